@@ -1,0 +1,52 @@
+"""Hydra glue shared by every console script: resolvers and an entry-point decorator.
+
+Configs ship inside the package (``cigpose/conf``, also reachable as ``conf/`` at the repository
+root), so every ``cigpose-*`` script finds them from any working directory and from a wheel.
+``$CIGPOSE_CONFIG_DIR`` replaces the whole tree; Hydra's own ``--config-dir`` adds to it.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable
+from typing import Any
+
+import hydra
+from omegaconf import DictConfig, OmegaConf
+
+from cigpose.paths import PACKAGE_DIR, config_dir, fixtures_dir
+
+
+def register_resolvers() -> None:
+    """``${cigpose.fixtures:}`` → the real COCO fixtures folder; ``${cigpose.package:}`` → package dir."""
+    if not OmegaConf.has_resolver("cigpose.fixtures"):
+        OmegaConf.register_new_resolver(
+            "cigpose.fixtures", lambda: str(fixtures_dir() or PACKAGE_DIR.parent / "fixtures-missing")
+        )
+    if not OmegaConf.has_resolver("cigpose.package"):
+        OmegaConf.register_new_resolver("cigpose.package", lambda: str(PACKAGE_DIR))
+
+
+def hydra_entry(config_name: str) -> Callable[[Callable[[DictConfig], Any]], Callable[[], Any]]:
+    """Turn ``task(cfg)`` into a console-script ``main()`` reading ``conf/<config_name>.yaml``."""
+
+    def decorate(task: Callable[[DictConfig], Any]) -> Callable[[], Any]:
+        @functools.wraps(task)
+        def main() -> Any:
+            register_resolvers()
+            app = hydra.main(version_base="1.3", config_path=str(config_dir()), config_name=config_name)
+            return app(task)()
+
+        return main
+
+    return decorate
+
+
+def compose(config_name: str, overrides: list[str] | None = None) -> DictConfig:
+    """Compose a config without running an app (tests, notebooks). Interpolations stay lazy."""
+    from hydra import compose as hydra_compose
+    from hydra import initialize_config_dir
+
+    register_resolvers()
+    with initialize_config_dir(version_base="1.3", config_dir=str(config_dir())):
+        return hydra_compose(config_name=config_name, overrides=overrides or [], return_hydra_config=False)

@@ -1,0 +1,68 @@
+"""The CIGPose network: CSPNeXt backbone + CIGPose head. RTMPose is the same with CIM/GNN off."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import torch
+from torch import nn
+
+from cigpose.graphs import load_graph
+from cigpose.models.cim import CIMConfig
+from cigpose.models.cspnext import CSPNeXt
+from cigpose.models.gnn import GNNConfig
+from cigpose.models.head import CIGPoseHead, PoseOutput
+
+
+def _as(cls: type, value: Any) -> Any:
+    return value if isinstance(value, cls) else cls(**dict(value or {}))
+
+
+class CIGPose(nn.Module):
+    """Top-down pose network on normalised RGB crops ``(B, 3, H, W)``.
+
+    Args:
+        size: CSPNeXt size ``t s m l x``.
+        num_keypoints: K (133 COCO-WholeBody, 17 COCO, 14 CrowdPose).
+        input_size: (h, w), each divisible by 32.
+        graph: name of the keypoint graph (``coco_wholebody``, ``coco``, ``crowdpose``).
+        dim, attention_dim: GAU D and s (256/128; 512/256 for l/x whole-body 384×288).
+        split_ratio: SimCC bins per pixel.
+        cim, gnn: ``CIMConfig`` / ``GNNConfig`` or mappings of their fields.
+        classifier_bias: bias on the final SimCC classifiers.
+        name: a label for reports (``cigpose-m``).
+    """
+
+    def __init__(self, size: str = "m", num_keypoints: int = 133,
+                 input_size: Sequence[int] = (256, 192), graph: str = "coco_wholebody",
+                 dim: int = 256, attention_dim: int = 128, split_ratio: float = 2.0,
+                 cim: CIMConfig | Mapping[str, Any] | None = None,
+                 gnn: GNNConfig | Mapping[str, Any] | None = None,
+                 classifier_bias: bool = True, name: str | None = None):
+        super().__init__()
+        self.name = name or f"cigpose-{size}"
+        self.input_size = (int(input_size[0]), int(input_size[1]))
+        self.split_ratio = float(split_ratio)
+        self.num_keypoints = num_keypoints
+        self.backbone = CSPNeXt(size)
+        self.head = CIGPoseHead(
+            self.backbone.out_channels, num_keypoints, self.input_size, load_graph(graph),
+            dim, attention_dim, split_ratio, _as(CIMConfig, cim), _as(GNNConfig, gnn), classifier_bias,
+        )
+
+    def forward(self, images: torch.Tensor, observational: bool = False) -> PoseOutput:
+        """``(B, 3, H, W)`` → ``PoseOutput``; ``observational`` adds the no-intervention path."""
+        return self.head(self.backbone(images), observational=observational)
+
+
+class SimCCExport(nn.Module):
+    """Tuple-returning view of a model for tracing / ONNX: ``images → (simcc_x, simcc_y)``."""
+
+    def __init__(self, model: CIGPose):
+        super().__init__()
+        self.model = model
+
+    def forward(self, images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        out = self.model(images)
+        return out.simcc_x, out.simcc_y
