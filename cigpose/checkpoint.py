@@ -15,7 +15,9 @@ import torch
 # these reconstructors executes no code of the file's choosing.
 _multiarray = (getattr(np, "_core", None) or np.core).multiarray
 _NUMPY_SAFE = [np.ndarray, np.dtype, _multiarray._reconstruct, _multiarray.scalar]
-_NUMPY_SAFE += [type(np.dtype(t)) for t in ("float32", "float64", "int64", "int32", "bool", "uint8")]
+_NUMPY_SAFE += [
+    type(np.dtype(t)) for t in ("float32", "float64", "int64", "int32", "bool", "uint8")
+]
 
 
 class CheckpointError(RuntimeError):
@@ -32,8 +34,9 @@ def safe_load(path: str | Path) -> dict[str, Any]:
             obj = torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as err:
         raise CheckpointError(
-            f"refusing to load {path}: it holds pickled Python objects that could run code, not only "
-            f"tensors and plain data (torch.load(weights_only=True) said: {str(err).splitlines()[0]}). "
+            f"refusing to load {path}: it holds pickled Python objects that could run code, not "
+            "only tensors and plain data (torch.load(weights_only=True) said: "
+            f"{str(err).splitlines()[0]}). "
             "Only load checkpoints from sources you trust; re-save the state_dict alone to use it."
         ) from None
     except (RuntimeError, EOFError, OSError) as err:

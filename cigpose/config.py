@@ -18,10 +18,12 @@ from cigpose.paths import PACKAGE_DIR, config_dir, fixtures_dir
 
 
 def register_resolvers() -> None:
-    """``${cigpose.fixtures:}`` → the real COCO fixtures folder; ``${cigpose.package:}`` → package dir."""
+    """``${cigpose.fixtures:}`` → the real COCO fixtures folder; ``${cigpose.package:}`` → the
+    installed package folder."""
     if not OmegaConf.has_resolver("cigpose.fixtures"):
         OmegaConf.register_new_resolver(
-            "cigpose.fixtures", lambda: str(fixtures_dir() or PACKAGE_DIR.parent / "fixtures-missing")
+            "cigpose.fixtures",
+            lambda: str(fixtures_dir() or PACKAGE_DIR.parent / "fixtures-missing"),
         )
     if not OmegaConf.has_resolver("cigpose.package"):
         OmegaConf.register_new_resolver("cigpose.package", lambda: str(PACKAGE_DIR))
@@ -34,7 +36,9 @@ def hydra_entry(config_name: str) -> Callable[[Callable[[DictConfig], Any]], Cal
         @functools.wraps(task)
         def main() -> Any:
             register_resolvers()
-            app = hydra.main(version_base="1.3", config_path=str(config_dir()), config_name=config_name)
+            app = hydra.main(
+                version_base="1.3", config_path=str(config_dir()), config_name=config_name
+            )
             return app(task)()
 
         return main
@@ -49,4 +53,6 @@ def compose(config_name: str, overrides: list[str] | None = None) -> DictConfig:
 
     register_resolvers()
     with initialize_config_dir(version_base="1.3", config_dir=str(config_dir())):
-        return hydra_compose(config_name=config_name, overrides=overrides or [], return_hydra_config=False)
+        return hydra_compose(
+            config_name=config_name, overrides=overrides or [], return_hydra_config=False
+        )

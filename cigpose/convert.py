@@ -35,11 +35,22 @@ CIGPOSE_HEAD_RULES: list[tuple[str, str]] = [
     (r"^head\.gcn\.bn_input\.", "head.gnn.input_norm."),
     (r"^head\.gcn\.edgeconv_layers\.(\d+)\.conv\.", r"head.gnn.layers.\1.edge_conv.conv."),
     (r"^head\.gcn\.bn_layers\.(\d+)\.", r"head.gnn.layers.\1.norm."),
-    (r"^head\.gcn\.attention_modules\.(\d+)\.conv_down_linear\.", r"head.gnn.layers.\1.attention.down."),
-    (r"^head\.gcn\.attention_modules\.(\d+)\.bn_down\.", r"head.gnn.layers.\1.attention.down_norm."),
-    (r"^head\.gcn\.attention_modules\.(\d+)\.edge_conv_groups\.conv\.",
-     r"head.gnn.layers.\1.attention.group_conv.conv."),
-    (r"^head\.gcn\.attention_modules\.(\d+)\.aggregate_linear\.", r"head.gnn.layers.\1.attention.up."),
+    (
+        r"^head\.gcn\.attention_modules\.(\d+)\.conv_down_linear\.",
+        r"head.gnn.layers.\1.attention.down.",
+    ),
+    (
+        r"^head\.gcn\.attention_modules\.(\d+)\.bn_down\.",
+        r"head.gnn.layers.\1.attention.down_norm.",
+    ),
+    (
+        r"^head\.gcn\.attention_modules\.(\d+)\.edge_conv_groups\.conv\.",
+        r"head.gnn.layers.\1.attention.group_conv.conv.",
+    ),
+    (
+        r"^head\.gcn\.attention_modules\.(\d+)\.aggregate_linear\.",
+        r"head.gnn.layers.\1.attention.up.",
+    ),
     (r"^head\.cls_gx\.", "head.cls_x."),
     (r"^head\.cls_gy\.", "head.cls_y."),
     (r"^backbone\.", "backbone."),
@@ -52,7 +63,11 @@ RTMPOSE_HEAD_RULES: list[tuple[str, str]] = [
     (r"^head\.mlp\.1\.", "head.tokens.token_proj."),
     (r"^head\.cls_x\.", "head.cls_x."),
     (r"^head\.cls_y\.", "head.cls_y."),
-] + [rule for rule in CIGPOSE_HEAD_RULES if rule[0].startswith(("^head\\.final", "^head\\.gau", "^backbone"))]
+] + [
+    rule
+    for rule in CIGPOSE_HEAD_RULES
+    if rule[0].startswith(("^head\\.final", "^head\\.gau", "^backbone"))
+]
 
 GRAPH_BY_KEYPOINTS = {133: "coco_wholebody", 17: "coco", 14: "crowdpose"}
 
@@ -61,12 +76,18 @@ def mmpose_state_dict(checkpoint: dict[str, Any]) -> dict[str, torch.Tensor]:
     """The weights to convert: ``state_dict`` (EMA weights in the authors' releases), without any
     ``module.`` prefix; a bare state dict is accepted too."""
     state = checkpoint.get("state_dict", checkpoint)
-    if not isinstance(state, dict) or not any(k.startswith(("backbone.", "module.backbone.")) for k in state):
-        raise CheckpointError("no MMPose weights found: expected a 'state_dict' with 'backbone.*' / 'head.*' keys")
+    if not isinstance(state, dict) or not any(
+        k.startswith(("backbone.", "module.backbone.")) for k in state
+    ):
+        raise CheckpointError(
+            "no MMPose weights found: expected a 'state_dict' with 'backbone.*' / 'head.*' keys"
+        )
     return {k.removeprefix("module."): v for k, v in state.items() if isinstance(v, torch.Tensor)}
 
 
-def rename_keys(state: dict[str, torch.Tensor]) -> tuple[dict[str, torch.Tensor], list[str], list[str]]:
+def rename_keys(
+    state: dict[str, torch.Tensor],
+) -> tuple[dict[str, torch.Tensor], list[str], list[str]]:
     """MMPose names → ours. Returns (renamed, dropped unused-module keys, unrecognised keys)."""
     is_cigpose = any(k.startswith("head.cls_gx.") for k in state)
     rules = CIGPOSE_HEAD_RULES if is_cigpose else RTMPOSE_HEAD_RULES
@@ -88,11 +109,27 @@ def rename_keys(state: dict[str, torch.Tensor]) -> tuple[dict[str, torch.Tensor]
 
 def infer_model_config(state: dict[str, torch.Tensor], split_ratio: float = 2.0) -> dict[str, Any]:
     """Read the architecture off the (renamed) weights: size, K, input size, D, s, CIM, GNN."""
+    needed = [
+        "backbone.stem.0.conv.weight",
+        "head.tokens.keypoint_conv.weight",
+        "head.tokens.token_proj.weight",
+        "head.tokens.gau.uv.weight",
+        "head.cls_x.weight",
+        "head.cls_y.weight",
+    ]
+    absent = [k for k in needed if k not in state]
+    if absent:
+        raise CheckpointError(
+            f"cannot tell the architecture: the checkpoint lacks {', '.join(absent)}"
+        )
     stem = state["backbone.stem.0.conv.weight"].shape[0]
     size = next((n for n, m in SIZES.items() if int(32 * m.widen) == stem), None)
     if size is None:
         raise CheckpointError(f"backbone stem width {stem} matches no CSPNeXt size")
-    num_keypoints, dim = state["head.tokens.keypoint_conv.weight"].shape[0], state["head.tokens.token_proj.weight"].shape[0]
+    num_keypoints, dim = (
+        state["head.tokens.keypoint_conv.weight"].shape[0],
+        state["head.tokens.token_proj.weight"].shape[0],
+    )
     bins_x, bins_y = state["head.cls_x.weight"].shape[0], state["head.cls_y.weight"].shape[0]
     layers = {int(m.group(1)) for k in state if (m := re.match(r"head\.gnn\.layers\.(\d+)\.", k))}
     has_gnn = "head.gnn.input_proj.weight" in state
@@ -102,7 +139,9 @@ def infer_model_config(state: dict[str, torch.Tensor], split_ratio: float = 2.0)
         "input_size": [int(round(bins_y / split_ratio)), int(round(bins_x / split_ratio))],
         "graph": GRAPH_BY_KEYPOINTS.get(int(num_keypoints), "coco_wholebody"),
         "dim": int(dim),
-        "attention_dim": int(state["head.tokens.gau.gamma"].shape[1]),
+        "attention_dim": int(
+            state["head.tokens.gau.uv.weight"].shape[0] - 4 * dim
+        ),  # uv: 2e + s, e = 2D
         "split_ratio": split_ratio,
         "cim": {"enabled": "head.cim.canonical.weight" in state},
         "gnn": {
@@ -116,8 +155,12 @@ def infer_model_config(state: dict[str, torch.Tensor], split_ratio: float = 2.0)
     }
 
 
-def convert(source: str | Path, destination: str | Path | None = None, split_ratio: float = 2.0,
-            strict: bool = True) -> dict[str, Any]:
+def convert(
+    source: str | Path,
+    destination: str | Path | None = None,
+    split_ratio: float = 2.0,
+    strict: bool = True,
+) -> dict[str, Any]:
     """Convert and verify by loading into a freshly built network.
 
     Returns a report ``{"model", "loaded", "dropped", "unexpected", "missing"}``; with ``strict``
@@ -131,16 +174,32 @@ def convert(source: str | Path, destination: str | Path | None = None, split_rat
     own = net.state_dict()
     missing = sorted(k for k in own if k not in state)
     unexpected = sorted(unknown + [k for k in state if k not in own])
-    shape_errors = [f"{k}: {tuple(state[k].shape)} vs {tuple(own[k].shape)}"
-                    for k in own if k in state and state[k].shape != own[k].shape]
-    report = {"model": config, "loaded": len(own) - len(missing), "dropped": dropped,
-              "unexpected": unexpected, "missing": missing, "shape_mismatch": shape_errors}
+    shape_errors = [
+        f"{k}: {tuple(state[k].shape)} vs {tuple(own[k].shape)}"
+        for k in own
+        if k in state and state[k].shape != own[k].shape
+    ]
+    report = {
+        "model": config,
+        "loaded": len(own) - len(missing),
+        "dropped": dropped,
+        "unexpected": unexpected,
+        "missing": missing,
+        "shape_mismatch": shape_errors,
+    }
     if strict and (missing or unexpected or shape_errors):
         raise CheckpointError(f"{source}: conversion incomplete — {json.dumps(report, indent=1)}")
     net.load_state_dict({k: v for k, v in state.items() if k in own}, strict=False)
     if destination is not None:
-        save_atomic({"format": "cigpose-net/1", "model": config, "state_dict": net.state_dict(),
-                     "source": str(source)}, destination)
+        save_atomic(
+            {
+                "format": "cigpose-net/1",
+                "model": config,
+                "state_dict": net.state_dict(),
+                "source": str(source),
+            },
+            destination,
+        )
     return report
 
 
@@ -149,15 +208,28 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("source", help="MMPose checkpoint (.pth) of RTMPose or CIGPose")
     parser.add_argument("destination", help="cigpose checkpoint to write")
     parser.add_argument("--split-ratio", type=float, default=2.0, help="SimCC split ratio (2)")
-    parser.add_argument("--allow-partial", action="store_true",
-                        help="write even with missing/unexpected keys (they are still reported)")
+    parser.add_argument(
+        "--allow-partial",
+        action="store_true",
+        help="write even with missing/unexpected keys (they are still reported)",
+    )
     args = parser.parse_args(argv)
     try:
-        report = convert(args.source, args.destination, args.split_ratio, strict=not args.allow_partial)
+        report = convert(
+            args.source, args.destination, args.split_ratio, strict=not args.allow_partial
+        )
     except CheckpointError as err:
         print(f"cigpose-convert: {err}", file=sys.stderr)
         return 2
-    print(json.dumps({**report, "dropped": len(report["dropped"]), "destination": str(Path(args.destination))}))
+    print(
+        json.dumps(
+            {
+                **report,
+                "dropped": len(report["dropped"]),
+                "destination": str(Path(args.destination)),
+            }
+        )
+    )
     return 0
 
 

@@ -7,7 +7,7 @@ is precomputed here once, so its ``forward`` is pure tensor algebra (no loops, O
 from __future__ import annotations
 
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import cache
 from pathlib import Path
 
 import torch
@@ -72,7 +72,7 @@ def available_graphs() -> list[str]:
     return sorted(p.stem for p in GRAPH_DIR.glob("*.yaml"))
 
 
-@lru_cache(maxsize=None)
+@cache
 def load_graph(name: str) -> KeypointGraph:
     """Read ``metadata/graphs/<name>.yaml``; raises ``ValueError`` naming the known graphs."""
     path = GRAPH_DIR / f"{name}.yaml"

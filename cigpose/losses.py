@@ -14,9 +14,15 @@ from cigpose.models.head import PoseOutput
 StableSet = Literal["not_intervened", "lowest_score"]
 
 
-def simcc_kl_loss(pred_x: torch.Tensor, pred_y: torch.Tensor, target_x: torch.Tensor,
-                  target_y: torch.Tensor, weights: torch.Tensor, beta: float = 10.0,
-                  label_beta: float = 10.0) -> torch.Tensor:
+def simcc_kl_loss(
+    pred_x: torch.Tensor,
+    pred_y: torch.Tensor,
+    target_x: torch.Tensor,
+    target_y: torch.Tensor,
+    weights: torch.Tensor,
+    beta: float = 10.0,
+    label_beta: float = 10.0,
+) -> torch.Tensor:
     """The reference ``KLDiscretLoss`` (label softmax on).
 
     For each axis and row r = (instance, keypoint): ``q = softmax(label_beta · target_r)``,
@@ -34,8 +40,9 @@ def simcc_kl_loss(pred_x: torch.Tensor, pred_y: torch.Tensor, target_x: torch.Te
     return total / pred_x.shape[1]
 
 
-def simcc_kl_divergence(p_x: torch.Tensor, p_y: torch.Tensor, q_x: torch.Tensor,
-                        q_y: torch.Tensor) -> torch.Tensor:
+def simcc_kl_divergence(
+    p_x: torch.Tensor, p_y: torch.Tensor, q_x: torch.Tensor, q_y: torch.Tensor
+) -> torch.Tensor:
     """``Σ_axes KL(softmax(p) ‖ softmax(q))`` summed over bins, per row: ``(B, K)``."""
     total = p_x.new_zeros(p_x.shape[:2])
     for p, q in ((p_x, q_x), (p_y, q_y)):
@@ -44,8 +51,9 @@ def simcc_kl_divergence(p_x: torch.Tensor, p_y: torch.Tensor, q_x: torch.Tensor,
     return total
 
 
-def stable_set(output: PoseOutput, weights: torch.Tensor, rule: StableSet = "not_intervened",
-               size: int = 13) -> torch.Tensor:
+def stable_set(
+    output: PoseOutput, weights: torch.Tensor, rule: StableSet = "not_intervened", size: int = 13
+) -> torch.Tensor:
     """``(B, K)`` bool mask S of keypoints the consistency loss compares.
 
     ``not_intervened`` (reference): labelled (w > 0) and not intervened. ``lowest_score`` (the
@@ -56,14 +64,18 @@ def stable_set(output: PoseOutput, weights: torch.Tensor, rule: StableSet = "not
         return labelled & ~output.selected
     masked = output.score.masked_fill(~labelled, float("inf"))
     index = masked.topk(min(size, masked.shape[1]), dim=1, largest=False).indices
-    return torch.zeros_like(labelled).scatter(1, index, True) & labelled
+    return (torch.zeros_like(output.score).scatter(1, index, 1.0) > 0) & labelled
 
 
 def consistency_loss(output: PoseOutput, stable: torch.Tensor) -> torch.Tensor:
     """Mean over S of ``KL(softmax(P_obs) ‖ softmax(P_cf))`` (P_obs fixed); 0 when S is empty."""
     if output.obs_x is None or output.obs_y is None:
-        raise ValueError("consistency_loss needs the observational path: call the model with observational=True")
-    kl = simcc_kl_divergence(output.obs_x.detach(), output.obs_y.detach(), output.simcc_x, output.simcc_y)
+        raise ValueError(
+            "consistency_loss needs the observational path: call the model with observational=True"
+        )
+    kl = simcc_kl_divergence(
+        output.obs_x.detach(), output.obs_y.detach(), output.simcc_x, output.simcc_y
+    )
     return (kl * stable).sum() / stable.sum().clamp(min=1)
 
 
@@ -80,24 +92,46 @@ class CIGPoseLoss(nn.Module):
             gradient (``model.cim.train_scorer=true``).
     """
 
-    def __init__(self, beta: float = 10.0, label_beta: float = 10.0, consistency_weight: float = 0.1,
-                 stable_set: StableSet = "not_intervened", stable_size: int = 13,
-                 scorer_weight: float = 1.0):
+    def __init__(
+        self,
+        beta: float = 10.0,
+        label_beta: float = 10.0,
+        consistency_weight: float = 0.1,
+        stable_set: StableSet = "not_intervened",
+        stable_size: int = 13,
+        scorer_weight: float = 1.0,
+    ):
         super().__init__()
         if consistency_weight < 0:
             raise ValueError(f"loss.consistency_weight (λ) must be >= 0, got {consistency_weight}")
         if stable_set not in ("not_intervened", "lowest_score"):
-            raise ValueError(f"loss.stable_set must be 'not_intervened' or 'lowest_score', got {stable_set!r}")
+            raise ValueError(
+                f"loss.stable_set must be 'not_intervened' or 'lowest_score', got {stable_set!r}"
+            )
         self.beta, self.label_beta = beta, label_beta
         self.consistency_weight = consistency_weight
         self.stable_set, self.stable_size = stable_set, stable_size
         self.scorer_weight = scorer_weight
 
-    def forward(self, output: PoseOutput, target_x: torch.Tensor, target_y: torch.Tensor,
-                weights: torch.Tensor) -> dict[str, torch.Tensor]:
+    def forward(
+        self,
+        output: PoseOutput,
+        target_x: torch.Tensor,
+        target_y: torch.Tensor,
+        weights: torch.Tensor,
+    ) -> dict[str, torch.Tensor]:
         """Returns ``{"kpt", "cf", "total"}`` (+ ``"scorer"``); ``cf`` already includes λ."""
-        losses = {"kpt": simcc_kl_loss(output.simcc_x, output.simcc_y, target_x, target_y, weights,
-                                       self.beta, self.label_beta)}
+        losses = {
+            "kpt": simcc_kl_loss(
+                output.simcc_x,
+                output.simcc_y,
+                target_x,
+                target_y,
+                weights,
+                self.beta,
+                self.label_beta,
+            )
+        }
         losses["cf"] = losses["kpt"].new_zeros(())
         if output.obs_x is not None and self.consistency_weight > 0:
             stable = stable_set(output, weights, self.stable_set, self.stable_size)
@@ -105,7 +139,14 @@ class CIGPoseLoss(nn.Module):
         total = losses["kpt"] + losses["cf"]
         if output.scorer_x is not None and output.scorer_x.requires_grad:
             losses["scorer"] = self.scorer_weight * simcc_kl_loss(
-                output.scorer_x, output.scorer_y, target_x, target_y, weights, self.beta, self.label_beta)
+                output.scorer_x,
+                output.scorer_y,
+                target_x,
+                target_y,
+                weights,
+                self.beta,
+                self.label_beta,
+            )
             total = total + losses["scorer"]
         losses["total"] = total
         return losses

@@ -9,7 +9,7 @@ PACKAGE_DIR = Path(__file__).resolve().parent
 
 
 def config_dir() -> Path:
-    """The Hydra config tree: ``$CIGPOSE_CONFIG_DIR`` if set, else the copy shipped in the package."""
+    """The Hydra config tree: ``$CIGPOSE_CONFIG_DIR`` if set, else the package's own copy."""
     override = os.environ.get("CIGPOSE_CONFIG_DIR")
     return Path(override).resolve() if override else PACKAGE_DIR / "conf"
 

@@ -1,4 +1,4 @@
-"""CIGPose network parts: each a plain ``nn.Module`` in a file named after the idea it implements."""
+"""CIGPose network parts: each a plain ``nn.Module`` in a file named after its idea."""
 
 from cigpose.models.cigpose import CIGPose, PoseOutput
 from cigpose.models.cim import CausalInterventionModule, CIMConfig, confounder_score

@@ -34,12 +34,20 @@ class CIGPose(nn.Module):
         name: a label for reports (``cigpose-m``).
     """
 
-    def __init__(self, size: str = "m", num_keypoints: int = 133,
-                 input_size: Sequence[int] = (256, 192), graph: str = "coco_wholebody",
-                 dim: int = 256, attention_dim: int = 128, split_ratio: float = 2.0,
-                 cim: CIMConfig | Mapping[str, Any] | None = None,
-                 gnn: GNNConfig | Mapping[str, Any] | None = None,
-                 classifier_bias: bool = True, name: str | None = None):
+    def __init__(
+        self,
+        size: str = "m",
+        num_keypoints: int = 133,
+        input_size: Sequence[int] = (256, 192),
+        graph: str = "coco_wholebody",
+        dim: int = 256,
+        attention_dim: int = 128,
+        split_ratio: float = 2.0,
+        cim: CIMConfig | Mapping[str, Any] | None = None,
+        gnn: GNNConfig | Mapping[str, Any] | None = None,
+        classifier_bias: bool = True,
+        name: str | None = None,
+    ):
         super().__init__()
         self.name = name or f"cigpose-{size}"
         self.input_size = (int(input_size[0]), int(input_size[1]))
@@ -47,8 +55,16 @@ class CIGPose(nn.Module):
         self.num_keypoints = num_keypoints
         self.backbone = CSPNeXt(size)
         self.head = CIGPoseHead(
-            self.backbone.out_channels, num_keypoints, self.input_size, load_graph(graph),
-            dim, attention_dim, split_ratio, _as(CIMConfig, cim), _as(GNNConfig, gnn), classifier_bias,
+            self.backbone.out_channels,
+            num_keypoints,
+            self.input_size,
+            load_graph(graph),
+            dim,
+            attention_dim,
+            split_ratio,
+            _as(CIMConfig, cim),
+            _as(GNNConfig, gnn),
+            classifier_bias,
         )
 
     def forward(self, images: torch.Tensor, observational: bool = False) -> PoseOutput:
@@ -62,6 +78,7 @@ class SimCCExport(nn.Module):
     def __init__(self, model: CIGPose):
         super().__init__()
         self.model = model
+        self.train(model.training)  # a fresh wrapper would be in train mode; exporters restore it
 
     def forward(self, images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         out = self.model(images)

@@ -40,11 +40,15 @@ class CIMConfig:
     def validate(self, num_keypoints: int) -> None:
         """Fail at start-up, naming the config key, on values out of range."""
         if self.strategy not in ("topk", "threshold"):
-            raise ValueError(f"model.cim.strategy must be 'topk' or 'threshold', got {self.strategy!r}")
+            raise ValueError(
+                f"model.cim.strategy must be 'topk' or 'threshold', got {self.strategy!r}"
+            )
         for key in ("k_train", "k_eval"):
             k = getattr(self, key)
             if not 0 <= k <= num_keypoints:
-                raise ValueError(f"model.cim.{key}={k} is outside [0, {num_keypoints}] (K keypoints)")
+                raise ValueError(
+                    f"model.cim.{key}={k} is outside [0, {num_keypoints}] (K keypoints)"
+                )
         if not 0.0 <= self.threshold <= 1.0:
             raise ValueError(f"model.cim.threshold={self.threshold} is outside [0, 1]")
 
@@ -65,7 +69,7 @@ def select_topk(score: torch.Tensor, k: int) -> torch.Tensor:
     if k <= 0:
         return torch.zeros_like(score, dtype=torch.bool)
     index = score.topk(min(k, score.shape[-1]), dim=-1).indices
-    return torch.zeros_like(score, dtype=torch.bool).scatter(-1, index, True)
+    return torch.zeros_like(score).scatter(-1, index, 1.0) > 0
 
 
 def select_threshold(score: torch.Tensor, threshold: float) -> torch.Tensor:
@@ -83,7 +87,9 @@ class CausalInterventionModule(nn.Module):
         config: strategy and k / τ.
     """
 
-    def __init__(self, dim: int, num_keypoints: int, simcc_bins: tuple[int, int], config: CIMConfig):
+    def __init__(
+        self, dim: int, num_keypoints: int, simcc_bins: tuple[int, int], config: CIMConfig
+    ):
         super().__init__()
         config.validate(num_keypoints)
         self.config = config
@@ -111,7 +117,9 @@ class CausalInterventionModule(nn.Module):
         """do(F_k := C_k) on the selected rows; only those canonical rows receive gradient."""
         return torch.where(selected.unsqueeze(-1), self.canonical.weight.unsqueeze(0), embeddings)
 
-    def forward(self, embeddings: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+    def forward(
+        self, embeddings: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
         """``(B, K, D)`` → (intervened embeddings, selected ``(B, K)``, score ``(B, K)``, scorer
         logits as a pair)."""
         logits = self.score(embeddings)

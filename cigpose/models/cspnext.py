@@ -28,8 +28,12 @@ SIZES: dict[str, CSPNeXtSize] = {
 }
 
 # P5 arch: (in, out, blocks, add_identity, use_spp) per stage, before the multipliers.
-P5_STAGES = ((64, 128, 3, True, False), (128, 256, 6, True, False),
-             (256, 512, 6, True, False), (512, 1024, 3, False, True))
+P5_STAGES = (
+    (64, 128, 3, True, False),
+    (128, 256, 6, True, False),
+    (256, 512, 6, True, False),
+    (512, 1024, 3, False, True),
+)
 
 
 class ConvBNAct(nn.Sequential):
@@ -39,7 +43,7 @@ class ConvBNAct(nn.Sequential):
         super().__init__()
         self.conv = nn.Conv2d(cin, cout, kernel, stride, kernel // 2, groups=groups, bias=False)
         self.bn = nn.BatchNorm2d(cout)
-        self.activate = nn.SiLU(inplace=True)
+        self.activate = nn.SiLU()
 
 
 class DepthwiseSeparableConv(nn.Sequential):

@@ -34,7 +34,7 @@ class GNNConfig:
 
 def batch_norm_tokens(norm: nn.BatchNorm1d, x: torch.Tensor) -> torch.Tensor:
     """BatchNorm1d over channels of tokens ``(B, N, C)`` (statistics over B·N)."""
-    return norm(x.transpose(1, 2)).transpose(1, 2)
+    return norm(x.reshape(-1, x.shape[-1])).reshape(x.shape)
 
 
 class EdgeConv(nn.Module):
@@ -65,7 +65,9 @@ class EdgeConv(nn.Module):
         edge = torch.cat([h_i, h_j - h_i], dim=-1).transpose(1, 2).unsqueeze(-1)  # (B, 2C, E, 1)
         message = self.conv(edge).squeeze(-1).transpose(1, 2)  # (B, E, C)
         index = self.centre.view(1, -1, 1).expand_as(message)
-        return message.new_zeros(h.shape[0], self.num_nodes, message.shape[-1]).scatter_add(1, index, message)
+        return message.new_zeros(h.shape[0], self.num_nodes, message.shape[-1]).scatter_add(
+            1, index, message
+        )
 
 
 class InterPartAttention(nn.Module):
@@ -87,11 +89,17 @@ class InterPartAttention(nn.Module):
         self.up = nn.Linear(reduced, channels)
         membership = graph.membership()  # (Gr, K)
         groups_per_keypoint = membership.sum(0)  # (K,)
-        self.register_buffer("group_mean", membership / membership.sum(1, keepdim=True), persistent=False)
         self.register_buffer(
-            "keypoint_mean", (membership / groups_per_keypoint.clamp(min=1)).T.contiguous(), persistent=False
+            "group_mean", membership / membership.sum(1, keepdim=True), persistent=False
+        )
+        self.register_buffer(
+            "keypoint_mean",
+            (membership / groups_per_keypoint.clamp(min=1)).T.contiguous(),
+            persistent=False,
         )  # (K, Gr)
-        self.register_buffer("ungrouped", (groups_per_keypoint == 0).float().unsqueeze(-1), persistent=False)
+        self.register_buffer(
+            "ungrouped", (groups_per_keypoint == 0).float().unsqueeze(-1), persistent=False
+        )
 
     def forward(self, h: torch.Tensor) -> torch.Tensor:
         z = nn.functional.silu(batch_norm_tokens(self.down_norm, self.down(h)))
@@ -106,7 +114,11 @@ class GNNLayer(nn.Module):
 
     def __init__(self, channels: int, graph: KeypointGraph, config: GNNConfig):
         super().__init__()
-        self.edge_conv = EdgeConv(channels, graph.directed_edges(), graph.num_keypoints) if config.intra_part else None
+        self.edge_conv = (
+            EdgeConv(channels, graph.directed_edges(), graph.num_keypoints)
+            if config.intra_part
+            else None
+        )
         self.norm = nn.BatchNorm1d(channels) if config.intra_part else None
         self.attention = InterPartAttention(channels, graph) if config.inter_part else None
 
@@ -132,7 +144,9 @@ class HierarchicalGNN(nn.Module):
         self.width = width or dim
         self.input_proj = nn.Linear(dim, self.width)
         self.input_norm = nn.BatchNorm1d(self.width)
-        self.layers = nn.ModuleList(GNNLayer(self.width, graph, config) for _ in range(config.num_layers))
+        self.layers = nn.ModuleList(
+            GNNLayer(self.width, graph, config) for _ in range(config.num_layers)
+        )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         h = nn.functional.silu(batch_norm_tokens(self.input_norm, self.input_proj(x)))

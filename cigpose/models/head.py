@@ -45,8 +45,15 @@ class KeypointTokens(nn.Module):
     Shapes: ``(B, C, H', W') → (B, K, D)``.
     """
 
-    def __init__(self, in_channels: int, num_keypoints: int, feature_size: tuple[int, int],
-                 dim: int = 256, attention_dim: int = 128, kernel: int = 7):
+    def __init__(
+        self,
+        in_channels: int,
+        num_keypoints: int,
+        feature_size: tuple[int, int],
+        dim: int = 256,
+        attention_dim: int = 128,
+        kernel: int = 7,
+    ):
         super().__init__()
         flat = feature_size[0] * feature_size[1]
         self.keypoint_conv = nn.Conv2d(in_channels, num_keypoints, kernel, padding=kernel // 2)
@@ -71,20 +78,34 @@ class CIGPoseHead(nn.Module):
     classifier_bias: bias on the final classifiers (CIGPose True, RTMPose False).
     """
 
-    def __init__(self, in_channels: int, num_keypoints: int, input_size: tuple[int, int],
-                 graph: KeypointGraph, dim: int = 256, attention_dim: int = 128,
-                 split_ratio: float = 2.0, cim: CIMConfig | None = None,
-                 gnn: GNNConfig | None = None, classifier_bias: bool = True):
+    def __init__(
+        self,
+        in_channels: int,
+        num_keypoints: int,
+        input_size: tuple[int, int],
+        graph: KeypointGraph,
+        dim: int = 256,
+        attention_dim: int = 128,
+        split_ratio: float = 2.0,
+        cim: CIMConfig | None = None,
+        gnn: GNNConfig | None = None,
+        classifier_bias: bool = True,
+    ):
         super().__init__()
         h, w = input_size
         if h % 32 or w % 32:
             raise ValueError(f"input_size {h}x{w} must be divisible by 32 (the backbone stride)")
         if graph.num_keypoints != num_keypoints:
-            raise ValueError(f"graph {graph.name!r} has {graph.num_keypoints} keypoints, model has {num_keypoints}")
+            raise ValueError(
+                f"graph {graph.name!r} has {graph.num_keypoints} keypoints, "
+                f"model has {num_keypoints}"
+            )
         cim = cim or CIMConfig()
         gnn = gnn or GNNConfig()
         bins = (int(w * split_ratio), int(h * split_ratio))
-        self.tokens = KeypointTokens(in_channels, num_keypoints, (h // 32, w // 32), dim, attention_dim)
+        self.tokens = KeypointTokens(
+            in_channels, num_keypoints, (h // 32, w // 32), dim, attention_dim
+        )
         self.cim = CausalInterventionModule(dim, num_keypoints, bins, cim) if cim.enabled else None
         self.gnn = HierarchicalGNN(dim, graph, gnn) if gnn.enabled else None
         width = self.gnn.width if self.gnn is not None else dim
