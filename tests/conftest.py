@@ -28,7 +28,6 @@ def settle_batchnorm(model: torch.nn.Module, input_size: tuple[int, int], batch:
     shrink layer after layer to ~1e-10, where float32 rounding dominates and comparisons between
     two runtimes are meaningless. One train-mode pass with momentum 1 fixes that.
     """
-    import torch
 
     norms = [m for m in model.modules() if isinstance(m, torch.nn.modules.batchnorm._BatchNorm)]
     saved = [m.momentum for m in norms]
@@ -38,6 +37,6 @@ def settle_batchnorm(model: torch.nn.Module, input_size: tuple[int, int], batch:
     model.train()
     with torch.no_grad():
         model(torch.randn(batch, 3, *input_size))
-    for m, momentum in zip(norms, saved):
+    for m, momentum in zip(norms, saved, strict=True):
         m.momentum = momentum
     model.train(was_training)
