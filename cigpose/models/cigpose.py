@@ -49,6 +49,21 @@ class CIGPose(nn.Module):
         name: str | None = None,
     ):
         super().__init__()
+        cim_cfg, gnn_cfg = _as(CIMConfig, cim), _as(GNNConfig, gnn)
+        # Plain-data constructor arguments: stored in checkpoints so a model rebuilds itself.
+        self.config: dict[str, Any] = {
+            "size": size,
+            "num_keypoints": num_keypoints,
+            "input_size": [int(v) for v in input_size],
+            "graph": graph,
+            "dim": dim,
+            "attention_dim": attention_dim,
+            "split_ratio": float(split_ratio),
+            "cim": dict(vars(cim_cfg)),
+            "gnn": dict(vars(gnn_cfg)),
+            "classifier_bias": classifier_bias,
+            "name": name,
+        }
         self.name = name or f"cigpose-{size}"
         self.input_size = (int(input_size[0]), int(input_size[1]))
         self.split_ratio = float(split_ratio)
@@ -62,8 +77,8 @@ class CIGPose(nn.Module):
             dim,
             attention_dim,
             split_ratio,
-            _as(CIMConfig, cim),
-            _as(GNNConfig, gnn),
+            cim_cfg,
+            gnn_cfg,
             classifier_bias,
         )
 

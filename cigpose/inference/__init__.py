@@ -1,0 +1,1 @@
+"""Using trained models: loading checkpoints, prediction on images, ONNX export."""

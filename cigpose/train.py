@@ -1,0 +1,69 @@
+"""``cigpose-train``: compose config → instantiate data, model, callbacks, loggers, trainer →
+fit → test → ``metrics.json``. Returns the optimised metric for sweepers."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import hydra
+import lightning as L
+from omegaconf import DictConfig
+
+from cigpose.config import hydra_entry
+from cigpose.training.outputs import resolve_ckpt_path, write_metrics, write_results
+from cigpose.training.validate import validate_config
+
+
+def instantiate_list(cfg: DictConfig | None) -> list[Any]:
+    """Instantiate every ``_target_`` entry of a (possibly empty) mapping group."""
+    if not cfg:
+        return []
+    return [hydra.utils.instantiate(c) for c in cfg.values() if c is not None and "_target_" in c]
+
+
+def build(cfg: DictConfig) -> tuple[L.LightningDataModule, L.LightningModule, L.Trainer]:
+    """Everything a run needs, from config alone."""
+    validate_config(cfg)
+    datamodule = hydra.utils.instantiate(cfg.data, _recursive_=False)
+    net = hydra.utils.instantiate(cfg.model, _convert_="all")
+    module = hydra.utils.instantiate(cfg.module, net=net, _recursive_=True)
+    trainer = hydra.utils.instantiate(
+        cfg.trainer,
+        callbacks=instantiate_list(cfg.get("callbacks")),
+        logger=instantiate_list(cfg.get("logger")) or False,
+    )
+    return datamodule, module, trainer
+
+
+def train(cfg: DictConfig) -> dict[str, float]:
+    """Fit (resuming from ``ckpt_path``), test, and write ``metrics.json`` + results files."""
+    L.seed_everything(cfg.seed, workers=True)
+    datamodule, module, trainer = build(cfg)
+    output_dir = Path(cfg.paths.output_dir)
+    if cfg.get("train", True):
+        trainer.fit(
+            module,
+            datamodule=datamodule,
+            ckpt_path=resolve_ckpt_path(cfg.get("ckpt_path"), output_dir),
+        )
+    metrics = {k: float(v) for k, v in trainer.callback_metrics.items() if v.numel() == 1}
+    if cfg.get("test", True):
+        best = trainer.checkpoint_callback.best_model_path if trainer.checkpoint_callback else ""
+        trainer.test(module, datamodule=datamodule, ckpt_path=best or None)
+        metrics.update({k: float(v) for k, v in trainer.callback_metrics.items() if v.numel() == 1})
+    if trainer.is_global_zero:
+        write_results(module, output_dir)
+        write_metrics(metrics, output_dir, cfg)
+    return metrics
+
+
+@hydra_entry("train")
+def main(cfg: DictConfig) -> float | None:
+    metrics = train(cfg)
+    optimized = cfg.get("optimized_metric")
+    return metrics.get(optimized) if optimized else None
+
+
+if __name__ == "__main__":
+    main()

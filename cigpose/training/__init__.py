@@ -1,0 +1,1 @@
+"""Training: the LightningModule that wires the parts, optimiser/schedule, EMA, callbacks."""

@@ -1,0 +1,46 @@
+"""Logger builders that need more than a ``_target_``."""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+from lightning.pytorch.loggers import WandbLogger
+
+
+def wandb_logger(
+    project: str,
+    name: str,
+    save_dir: str,
+    offline: bool = False,
+    group: str | None = None,
+    tags: list[str] | None = None,
+    log_model: bool = False,
+    id: str | None = None,
+    **kwargs: Any,
+) -> WandbLogger:
+    """A ``WandbLogger`` that resumes the same W&B run when the run directory already has one.
+
+    The run id is kept in ``<save_dir>/wandb_run_id`` (and in checkpoints by the LightningModule),
+    so ``ckpt_path=last`` after a pre-emption continues the same dashboard.
+    """
+    os.makedirs(save_dir, exist_ok=True)
+    id_file = os.path.join(save_dir, "wandb_run_id")
+    if id is None and os.path.isfile(id_file):
+        with open(id_file) as handle:
+            id = handle.read().strip() or None
+    logger = WandbLogger(
+        project=project,
+        name=name,
+        save_dir=save_dir,
+        offline=offline,
+        group=group,
+        tags=list(tags or []),
+        log_model=log_model,
+        id=id,
+        resume="allow" if id else None,
+        **kwargs,
+    )
+    with open(id_file, "w") as handle:
+        handle.write(logger.version or "")
+    return logger

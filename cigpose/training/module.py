@@ -1,0 +1,221 @@
+"""The LightningModule: wires network, loss, EMA, optimiser and evaluation — no model math.
+
+Reads like §3.4 of the paper: the counterfactual path and the observational path, two losses,
+one sum.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import lightning as L
+import torch
+from omegaconf import DictConfig, OmegaConf
+from torch import nn
+
+from cigpose.codec.simcc import decode_simcc, flip_simcc
+from cigpose.data.transforms import crop_to_image
+from cigpose.evaluation.metric import KeypointAPMetric
+from cigpose.losses import CIGPoseLoss
+from cigpose.models import CIGPose
+from cigpose.preprocess import Normalize
+from cigpose.training.ema import ExpMomentumEMA
+from cigpose.training.metrics import InterventionShare, simcc_pck_accuracy
+from cigpose.training.optim import build_optimizer, build_schedule, scaled_lr
+
+def predict_simcc(net: nn.Module, images: torch.Tensor, flip_indices: torch.Tensor | None) -> tuple:
+    """SimCC logits, averaged with the mirrored image's when ``flip_indices`` is given (SPEC §1:
+    the whole network, CIM included, runs on both)."""
+    out = net(images)
+    if flip_indices is None:
+        return out.simcc_x, out.simcc_y, out
+    mirrored = net(images.flip(-1))
+    fx, fy = flip_simcc(mirrored.simcc_x, mirrored.simcc_y, flip_indices)
+    return (out.simcc_x + fx) / 2, (out.simcc_y + fy) / 2, out
+
+
+def _cfg(value: Any) -> dict:
+    if isinstance(value, DictConfig):
+        return OmegaConf.to_container(value, resolve=True)  # type: ignore[return-value]
+    return dict(value or {})
+
+
+class PoseLitModule(L.LightningModule):
+    """Args:
+    net: the CIGPose / RTMPose network.
+    loss: the training objective.
+    optim: ``lr``, ``reference_batch`` (lr is scaled by total batch / this), ``weight_decay``,
+        ``schedule`` (wholebody | body | constant), ``warmup_iters``.
+    ema: ``enabled``, ``momentum``, ``gamma``.
+    evaluation: ``flip_test`` and the metric's rescoring options.
+    channels_last: feed the network channels-last tensors.
+    """
+
+    def __init__(
+        self,
+        net: CIGPose,
+        loss: CIGPoseLoss | None = None,
+        optim: Any = None,
+        ema: Any = None,
+        evaluation: Any = None,
+        channels_last: bool = False,
+    ):
+        super().__init__()
+        self.net = net
+        self.loss = loss or CIGPoseLoss()
+        self.optim_cfg = {
+            "lr": 2e-3,
+            "reference_batch": 512,
+            "weight_decay": 0.05,
+            "schedule": "wholebody",
+            "warmup_iters": 1000,
+            **_cfg(optim),
+        }
+        ema_cfg = {"enabled": True, "momentum": 2e-4, "gamma": 2000.0, **_cfg(ema)}
+        self.eval_cfg = {"flip_test": True, **_cfg(evaluation)}
+        self.ema = (
+            ExpMomentumEMA(net, ema_cfg["momentum"], ema_cfg["gamma"])
+            if ema_cfg["enabled"]
+            else None
+        )
+        self.normalize = Normalize(channels_last)
+        if channels_last:
+            self.net.to(memory_format=torch.channels_last)
+        self.save_hyperparameters(ignore=["net", "loss"])
+        self.metrics = nn.ModuleDict()
+        self.intervention_share: InterventionShare | None = None
+
+    # ----------------------------------------------------------------- setup
+    def setup(self, stage: str) -> None:
+        dm = self.trainer.datamodule
+        meta = dm.meta
+        if meta.num_keypoints != self.net.num_keypoints:
+            raise ValueError(
+                f"data has {meta.num_keypoints} keypoints, model.num_keypoints is "
+                f"{self.net.num_keypoints}"
+            )
+        self.register_buffer(
+            "flip_indices", torch.as_tensor(meta.flip_indices, dtype=torch.long), persistent=False
+        )
+        self.intervention_share = InterventionShare(meta.coarse_parts, meta.num_keypoints)
+        options = {k: v for k, v in self.eval_cfg.items() if k != "flip_test"}
+        metrics = {}
+        for split in ("val", "test"):
+            gt_file = dm.evaluation_ground_truth(split)
+            if gt_file is not None:
+                metrics[split] = KeypointAPMetric(gt_file, dm.evaluation_dataset, **options)
+        self.metrics = nn.ModuleDict(metrics)
+        self.last_results: dict[str, list[dict]] = {}
+
+    def evaluation_net(self) -> nn.Module:
+        """The EMA weights when kept (the reference validates with them), else the live ones."""
+        return self.ema.module if self.ema is not None else self.net
+
+    # -------------------------------------------------------------- training
+    def training_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> torch.Tensor:
+        images = self.normalize(batch["image"])
+        out = self.net(images, observational=True)  # P_cf, then P_obs without gradient
+        losses = self.loss(out, batch["target_x"], batch["target_y"], batch["keypoint_weights"])
+        b = images.shape[0]
+        self.log_dict(
+            {f"loss/{k}": v.detach() for k, v in losses.items()},
+            batch_size=b,
+            on_step=True,
+            on_epoch=True,
+            prog_bar=False,
+            sync_dist=False,
+        )
+        self.log("loss/total", losses["total"].detach(), prog_bar=True, batch_size=b)
+        acc = simcc_pck_accuracy(
+            out.simcc_x.detach(),
+            out.simcc_y.detach(),
+            batch["target_x"],
+            batch["target_y"],
+            batch["keypoint_weights"],
+        )
+        self.log("train/acc_pose", acc, prog_bar=True, batch_size=b)
+        if self.intervention_share is not None and self.net.head.cim is not None:
+            for part, share in self.intervention_share(out.selected).items():
+                self.log(f"cim/intervened_per_part/{part}", share, batch_size=b)
+        return losses["total"]
+
+    def on_train_batch_end(self, outputs: Any, batch: Any, batch_idx: int) -> None:
+        if self.ema is not None:
+            self.ema.update(self.net)
+
+    # ------------------------------------------------------------ evaluation
+    def _evaluate_batch(
+        self, batch: dict[str, torch.Tensor], metric: Any
+    ) -> dict[str, torch.Tensor]:
+        images = self.normalize(batch["image"])
+        flip = getattr(self, "flip_indices", None) if self.eval_cfg["flip_test"] else None
+        simcc_x, simcc_y, _ = predict_simcc(self.evaluation_net(), images, flip)
+        coords, scores = decode_simcc(simcc_x, simcc_y, self.net.split_ratio)
+        h, w = self.net.input_size
+        keypoints = crop_to_image(coords, batch["center"], batch["scale"], (w, h))
+        metric.update(
+            batch["image_id"],
+            batch["instance_id"],
+            keypoints,
+            scores,
+            batch["bbox_score"],
+            batch["scale"].prod(-1),
+        )
+        return {"keypoints_crop": coords, "scores": scores}
+
+    def validation_step(
+        self, batch: dict[str, torch.Tensor], batch_idx: int
+    ) -> dict[str, torch.Tensor]:
+        return self._evaluate_batch(batch, self.metrics["val"])
+
+    def test_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> dict[str, torch.Tensor]:
+        return self._evaluate_batch(batch, self.metrics["test"])
+
+    def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        checkpoint["model"] = self.net.config  # the architecture travels with the weights
+        for logger in self.loggers:  # resume the same W&B run after a requeue
+            if type(logger).__name__ == "WandbLogger":
+                checkpoint["wandb_run_id"] = logger.version
+
+    def _finish_evaluation(self, split: str) -> None:
+        metric = self.metrics[split]
+        values = metric.compute()  # gathers every rank's predictions, then scores once per rank
+        self.last_results[split] = metric.last_results
+        metric.reset()
+        self.log_dict({f"{split}/{k}": float(v) for k, v in values.items()}, sync_dist=False)
+
+    def on_validation_epoch_end(self) -> None:
+        if not self.trainer.sanity_checking:
+            self._finish_evaluation("val")
+        else:
+            self.metrics["val"].reset()
+
+    def on_test_epoch_end(self) -> None:
+        self._finish_evaluation("test")
+
+    # ------------------------------------------------------------- optimiser
+    def configure_optimizers(self) -> dict:
+        cfg = self.optim_cfg
+        total_batch = self._total_batch_size()
+        lr = scaled_lr(cfg["lr"], total_batch, cfg["reference_batch"])
+        optimizer = build_optimizer(self.net, lr, cfg["weight_decay"])
+        max_epochs = max(int(self.trainer.max_epochs or 1), 1)
+        schedule = build_schedule(cfg["schedule"], max_epochs, int(cfg["warmup_iters"]))
+        steps_per_epoch = max(
+            int(math.ceil(self.trainer.estimated_stepping_batches / max_epochs)), 1
+        )
+
+        def factor(step: int) -> float:
+            return schedule.factor(step, step / steps_per_epoch)
+
+        scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
+        return {
+            "optimizer": optimizer,
+            "lr_scheduler": {"scheduler": scheduler, "interval": "step"},
+        }
+
+    def _total_batch_size(self) -> int:
+        dm = self.trainer.datamodule
+        per_device = int(getattr(dm, "batch_size", 1))
+        return per_device * int(self.trainer.world_size) * int(self.trainer.accumulate_grad_batches)

@@ -1,0 +1,59 @@
+"""What a run leaves in its directory: ``metrics.json``, results files, resolved checkpoints."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+from omegaconf import DictConfig, OmegaConf
+
+from cigpose.evaluation.results import write_results as write_results_file
+
+
+def resolve_ckpt_path(ckpt_path: str | None, output_dir: Path) -> str | None:
+    """``last`` → ``<run>/checkpoints/last.ckpt`` when it exists (a fresh start otherwise, so a
+    requeued job that never saved starts over); a path must exist."""
+    if not ckpt_path:
+        return None
+    if ckpt_path == "last":
+        last = output_dir / "checkpoints" / "last.ckpt"
+        return str(last) if last.is_file() else None
+    if not Path(ckpt_path).is_file():
+        raise FileNotFoundError(f"ckpt_path={ckpt_path}: no such checkpoint")
+    return ckpt_path
+
+
+def write_json_atomic(obj: Any, path: Path) -> Path:
+    """Write JSON through a temporary file + rename; errors name the path."""
+    tmp = path.with_name(f".{path.name}.tmp")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp.write_text(json.dumps(obj, indent=2, sort_keys=True))
+        os.replace(tmp, path)
+    except OSError as err:
+        raise OSError(f"cannot write {path}: {err.strerror or err}") from err
+    return path
+
+
+def write_metrics(metrics: dict[str, float], output_dir: Path, cfg: DictConfig) -> Path:
+    """``metrics.json``: every scalar logged (``val/…``, ``test/…``, ``loss/…``), plus the bare
+    evaluation names (``whole_body/AP``, ``AP``) of the final evaluation for sweep tables."""
+    final_split = "test" if any(k.startswith("test/") for k in metrics) else "val"
+    flat = {k.split("/", 1)[1]: v for k, v in metrics.items() if k.startswith(f"{final_split}/")}
+    payload = {
+        **flat,
+        "logged": metrics,
+        "name": str(cfg.get("name")),
+        "overrides": list(OmegaConf.select(cfg, "hydra.overrides.task", default=[]) or []),
+    }
+    return write_json_atomic(payload, output_dir / "metrics.json")
+
+
+def write_results(module: Any, output_dir: Path) -> list[Path]:
+    """The COCO-format results of the last evaluation of each split: ``results/<split>.json``."""
+    written = []
+    for split, results in getattr(module, "last_results", {}).items():
+        written.append(write_results_file(results, output_dir / "results" / f"{split}.json"))
+    return written
