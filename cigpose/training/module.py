@@ -6,6 +6,7 @@ one sum.
 
 from __future__ import annotations
 
+import logging
 import math
 from typing import Any
 
@@ -23,6 +24,9 @@ from cigpose.preprocess import Normalize
 from cigpose.training.ema import ExpMomentumEMA
 from cigpose.training.metrics import InterventionShare, simcc_pck_accuracy
 from cigpose.training.optim import build_optimizer, build_schedule, scaled_lr
+
+log = logging.getLogger("cigpose.training")
+
 
 def predict_simcc(net: nn.Module, images: torch.Tensor, flip_indices: torch.Tensor | None) -> tuple:
     """SimCC logits, averaged with the mirrored image's when ``flip_indices`` is given (SPEC §1:
@@ -60,6 +64,7 @@ class PoseLitModule(L.LightningModule):
         ema: Any = None,
         evaluation: Any = None,
         channels_last: bool = False,
+        max_nonfinite_steps: int = 10,
     ):
         super().__init__()
         self.net = net
@@ -82,6 +87,9 @@ class PoseLitModule(L.LightningModule):
         self.normalize = Normalize(channels_last)
         if channels_last:
             self.net.to(memory_format=torch.channels_last)
+        self.max_nonfinite_steps = max_nonfinite_steps
+        self.nonfinite_steps = 0
+        self.consecutive_nonfinite = 0
         self.save_hyperparameters(ignore=["net", "loss"])
         self.metrics = nn.ModuleDict()
         self.intervention_share: InterventionShare | None = None
@@ -113,13 +121,15 @@ class PoseLitModule(L.LightningModule):
         return self.ema.module if self.ema is not None else self.net
 
     # -------------------------------------------------------------- training
-    def training_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> torch.Tensor:
+    def training_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> torch.Tensor | None:
         images = self.normalize(batch["image"])
         out = self.net(images, observational=True)  # P_cf, then P_obs without gradient
         losses = self.loss(out, batch["target_x"], batch["target_y"], batch["keypoint_weights"])
         b = images.shape[0]
+        if not self._loss_is_finite(losses["total"]):
+            return None  # skipped on every rank alike; counted and logged
         self.log_dict(
-            {f"loss/{k}": v.detach() for k, v in losses.items()},
+            {f"loss/{k}": v.detach() for k, v in losses.items() if k != "total"},
             batch_size=b,
             on_step=True,
             on_epoch=True,
@@ -140,8 +150,32 @@ class PoseLitModule(L.LightningModule):
                 self.log(f"cim/intervened_per_part/{part}", share, batch_size=b)
         return losses["total"]
 
+    def _loss_is_finite(self, loss: torch.Tensor) -> bool:
+        """All ranks agree; after ``max_nonfinite_steps`` faults in a row the run stops (the last
+        good checkpoint stays as it is)."""
+        finite = torch.isfinite(loss.detach()).float()
+        if self.trainer.world_size > 1:
+            finite = self.trainer.strategy.reduce(finite, reduce_op="min")
+        if bool(finite > 0):
+            self.consecutive_nonfinite = 0
+            return True
+        self.nonfinite_steps += 1
+        self.consecutive_nonfinite += 1
+        log.warning(
+            "non-finite loss at global step %d: step skipped (%d so far, %d in a row)",
+            self.global_step, self.nonfinite_steps, self.consecutive_nonfinite,
+        )
+        self.log("fault/nonfinite_steps", float(self.nonfinite_steps), on_step=True, on_epoch=False)
+        if self.consecutive_nonfinite >= self.max_nonfinite_steps:
+            raise FloatingPointError(
+                f"the loss was NaN/Inf for {self.consecutive_nonfinite} consecutive steps (limit "
+                f"module.max_nonfinite_steps={self.max_nonfinite_steps}); stopping. The last good "
+                "checkpoint is untouched in the run's checkpoints/ folder."
+            )
+        return False
+
     def on_train_batch_end(self, outputs: Any, batch: Any, batch_idx: int) -> None:
-        if self.ema is not None:
+        if self.ema is not None and outputs is not None:
             self.ema.update(self.net)
 
     # ------------------------------------------------------------ evaluation
