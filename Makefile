@@ -4,7 +4,7 @@ PY     := $(VENV)/bin/python
 PIP    := $(PY) -m pip
 TORCH  := torch==2.14.1 torchvision==0.29.1
 
-.PHONY: install test test-all lint train bench clean
+.PHONY: install test test-all lint train bench bench-data clean
 
 $(PY):
 	python3 -m venv $(VENV)
@@ -13,9 +13,30 @@ $(PY):
 install: $(PY)
 	$(PIP) install $(TORCH)
 	$(PIP) install -e ".[dev]" $(TORCH)
+	# xtcocotools' PyPI wheel is built against numpy 1 and fails to import under numpy 2:
+	# rebuild it from source against the venv's numpy (replacing any wheel pulled in above).
+	$(PIP) install cython numpy
+	$(PIP) install --no-build-isolation --no-binary xtcocotools --force-reinstall --no-deps "xtcocotools>=1.14.3,<2"
 
+# CI's command: everything but the tests marked slow (those run in `make test-all`).
 test:
+	$(PY) -m pytest -q -m "not slow"
+
+test-all:
 	$(PY) -m pytest -q
+
+# The embedded default job: synthetic whole-body data (generated once under data/), a small
+# CIGPose trained and evaluated on CPU, metrics for val and val_ood printed at the end.
+train:
+	$(VENV)/bin/cigpose-synth --out data/synthetic
+	$(VENV)/bin/cigpose-train experiment=synthetic_default
+	$(PY) -m cigpose.report_synthetic logs/synthetic_default
+
+bench:
+	$(PY) -m benchmarks.run_all
+
+bench-data:
+	$(PY) -m benchmarks.bench_data
 
 lint:
 	$(VENV)/bin/ruff check cigpose tests

@@ -26,7 +26,7 @@ def evaluate(cfg: DictConfig) -> dict[str, float]:
     datamodule = hydra.utils.instantiate(cfg.data, _recursive_=False)
     net = hydra.utils.instantiate(cfg.model, _convert_="all")
     load_network(net, cfg.ckpt, prefer_ema=True)
-    module = hydra.utils.instantiate(cfg.module, net=net, ema={"enabled": False})
+    module = hydra.utils.instantiate(cfg.module, net=net, ema={"enabled": False}, _convert_="all")
     trainer = hydra.utils.instantiate(
         cfg.trainer,
         callbacks=instantiate_list(cfg.get("callbacks")),

@@ -27,7 +27,7 @@ def build(cfg: DictConfig) -> tuple[L.LightningDataModule, L.LightningModule, L.
     validate_config(cfg)
     datamodule = hydra.utils.instantiate(cfg.data, _recursive_=False)
     net = hydra.utils.instantiate(cfg.model, _convert_="all")
-    module = hydra.utils.instantiate(cfg.module, net=net, _recursive_=True)
+    module = hydra.utils.instantiate(cfg.module, net=net, _convert_="all")
     trainer = hydra.utils.instantiate(
         cfg.trainer,
         callbacks=instantiate_list(cfg.get("callbacks")),

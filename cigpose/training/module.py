@@ -88,6 +88,7 @@ class PoseLitModule(L.LightningModule):
         if channels_last:
             self.net.to(memory_format=torch.channels_last)
         self.max_nonfinite_steps = max_nonfinite_steps
+        self.unreadable_eval_images = 0
         self.nonfinite_steps = 0
         self.consecutive_nonfinite = 0
         self.save_hyperparameters(ignore=["net", "loss"])
@@ -145,6 +146,8 @@ class PoseLitModule(L.LightningModule):
             batch["keypoint_weights"],
         )
         self.log("train/acc_pose", acc, prog_bar=True, batch_size=b)
+        self.log("data/resampled_unreadable", batch["resampled"].float().sum(), on_step=False, on_epoch=True,
+                 reduce_fx="sum", batch_size=b)
         if self.intervention_share is not None and self.net.head.cim is not None:
             for part, share in self.intervention_share(out.selected).items():
                 self.log(f"cim/intervened_per_part/{part}", share, batch_size=b)
@@ -188,6 +191,13 @@ class PoseLitModule(L.LightningModule):
         coords, scores = decode_simcc(simcc_x, simcc_y, self.net.split_ratio)
         h, w = self.net.input_size
         keypoints = crop_to_image(coords, batch["center"], batch["scale"], (w, h))
+        valid = batch["valid"]
+        if not bool(valid.all()):  # unreadable images: reported, left out of the metric
+            self.unreadable_eval_images += int((~valid).sum())
+            log.warning("evaluation: %d unreadable image(s) so far", self.unreadable_eval_images)
+            keep = valid.nonzero().flatten()
+            batch = {k: v[keep] for k, v in batch.items() if isinstance(v, torch.Tensor)}
+            keypoints, scores, coords = keypoints[keep], scores[keep], coords[keep]
         metric.update(
             batch["image_id"],
             batch["instance_id"],

@@ -1,0 +1,1 @@
+"""Target encoding and prediction decoding (SimCC)."""

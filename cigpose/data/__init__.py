@@ -1,0 +1,1 @@
+"""Top-down data: keypoint metadata, COCO-format datasets, transforms, the LightningDataModule."""

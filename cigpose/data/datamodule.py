@@ -1,0 +1,184 @@
+"""``PoseDataModule``: top-down COCO-format data for any keypoint layout, built from Hydra config."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import lightning as L
+import numpy as np
+from omegaconf import DictConfig, OmegaConf
+from torch.utils.data import ConcatDataset, DataLoader
+
+from cigpose.codec.simcc import SimCCCodec
+from cigpose.data.annotations import load_detections, load_gt_instances
+from cigpose.data.dataset import TopDownDataset
+from cigpose.data.metainfo import DatasetMeta, load_meta
+from cigpose.data.transforms import (
+    Compose,
+    EncodeTargets,
+    HalfBody,
+    HSVJitter,
+    PhotometricAlbumentations,
+    RandomBoxTransform,
+    RandomFlip,
+)
+
+log = logging.getLogger("cigpose.data")
+
+
+def _plain(value: Any) -> Any:
+    return OmegaConf.to_container(value, resolve=True) if isinstance(value, DictConfig) else value
+
+
+def _require(path: str | Path) -> Path:
+    path = Path(path)
+    if not path.exists():
+        raise FileNotFoundError(f"dataset not found at {path}")
+    return path
+
+
+class PoseDataModule(L.LightningDataModule):
+    """Args (all from ``conf/data/<name>.yaml``):
+    name: dataset label. meta: keypoint metadata name. num_keypoints: K (checked against meta).
+    input_size: [h, w]. sigma: SimCC σ (x, y). split_ratio: r.
+    train: ``{sources: [{ann_file, image_root, frame_stride}]}``.
+    val / test: ``{ann_file, image_root, bbox_source: gt|detections, det_file, det_score_thr}``.
+    augmentation: ``stage1`` / ``stage2`` dicts of ``shift``, ``scale``, ``rotate``, ``dropout_p``,
+        plus ``flip_p``, ``half_body_p``.
+    stage2_epoch: first epoch of stage 2. batch_size: per device. num_workers, pin_memory,
+    persistent_workers: loader settings. main_metric: what selects the best checkpoint.
+    """
+
+    def __init__(self, name: str, meta: str, num_keypoints: int, input_size: Sequence[int],
+                 sigma: Sequence[float], split_ratio: float = 2.0, train: Any = None, val: Any = None,
+                 test: Any = None, augmentation: Any = None, stage2_epoch: int = 270, batch_size: int = 64,
+                 num_workers: int = 4, pin_memory: bool = True, persistent_workers: bool = True,
+                 main_metric: str = "AP", seed: int = 0, **_: Any):
+        super().__init__()
+        self.name = name
+        self.meta: DatasetMeta = load_meta(meta)
+        if self.meta.num_keypoints != int(num_keypoints):
+            raise ValueError(f"data.num_keypoints={num_keypoints} but '{meta}' has {self.meta.num_keypoints}")
+        h, w = (int(v) for v in input_size)
+        self.input_wh = (w, h)
+        self.codec = SimCCCodec((w, h), tuple(sigma), split_ratio)
+        self.train_cfg = _plain(train) or {}
+        self.split_cfg = {"val": _plain(val) or {}, "test": _plain(test) or _plain(val) or {}}
+        self.augmentation = _plain(augmentation) or {}
+        self.stage2_epoch = int(stage2_epoch)
+        self.batch_size = int(batch_size)
+        self.num_workers = int(num_workers)
+        self.pin_memory = bool(pin_memory)
+        self.persistent_workers = bool(persistent_workers) and self.num_workers > 0
+        self.main_metric = main_metric
+        self.seed = seed
+        self.stage = 1
+        self.datasets: dict[str, Any] = {}
+
+    @property
+    def evaluation_dataset(self) -> str:
+        return self.meta.evaluation
+
+    def evaluation_ground_truth(self, split: str) -> Path | None:
+        cfg = self.split_cfg.get(split) or {}
+        return Path(cfg["ann_file"]) if cfg.get("ann_file") else None
+
+    # ----------------------------------------------------------------- build
+    def train_pipeline(self, stage: int) -> tuple[Compose, Compose]:
+        aug = self.augmentation
+        ranges = {**{"shift": 0.16, "scale": [0.6, 1.4], "rotate": 80, "dropout_p": 1.0}, **aug.get("stage1", {})}
+        if stage == 2:
+            ranges = {**ranges, **{"shift": 0.0, "scale": [0.75, 1.25], "rotate": 60, "dropout_p": 0.5},
+                      **aug.get("stage2", {})}
+        aspect = self.input_wh[0] / self.input_wh[1]
+        upper, lower = self._upper_lower()
+        geometric = Compose([
+            RandomFlip(self.meta.flip_indices, aug.get("flip_p", 0.5)),
+            HalfBody(upper, lower, aspect, p=aug.get("half_body_p", 0.3)),
+            RandomBoxTransform(shift=ranges["shift"], scale=ranges["scale"], rotate=ranges["rotate"]),
+        ])
+        photometric = Compose([HSVJitter(), PhotometricAlbumentations(dropout_p=ranges["dropout_p"])])
+        return geometric, photometric
+
+    def _upper_lower(self) -> tuple[np.ndarray, np.ndarray]:
+        parts = self.meta.coarse_parts
+        lower = np.concatenate([parts[p] for p in ("legs", "feet") if p in parts] + [np.array([], np.int64)])
+        hips = np.array([i for i, n in enumerate(self.meta.keypoint_names) if n.endswith("_hip")], np.int64)
+        lower = np.union1d(lower, hips)
+        upper = np.setdiff1d(np.arange(self.meta.num_keypoints), lower)
+        return upper, lower
+
+    def _train_dataset(self) -> TopDownDataset | ConcatDataset:
+        sources = self.train_cfg.get("sources") or []
+        if not sources:
+            raise ValueError(f"data.train.sources is empty for dataset {self.name!r}")
+        stages = {1: self.train_pipeline(1), 2: self.train_pipeline(2)}
+        parts = []
+        for src in sources:
+            instances = load_gt_instances(_require(src["ann_file"]), _require(src["image_root"]),
+                                          self.meta.num_keypoints, need_keypoints=True,
+                                          frame_stride=int(src.get("frame_stride", 1)))
+            parts.append(TopDownDataset(instances, self.input_wh, EncodeTargets(self.codec), stages,
+                                        train=True, seed=self.seed))
+        return parts[0] if len(parts) == 1 else ConcatDataset(parts)
+
+    def _eval_dataset(self, split: str) -> TopDownDataset:
+        cfg = self.split_cfg[split]
+        ann, root = _require(cfg["ann_file"]), _require(cfg["image_root"])
+        if cfg.get("bbox_source", "gt") == "detections":
+            instances = load_detections(_require(cfg["det_file"]), ann, root, self.meta.num_keypoints,
+                                        float(cfg.get("det_score_thr", 0.0)))
+        else:
+            instances = load_gt_instances(ann, root, self.meta.num_keypoints, need_keypoints=False)
+        return TopDownDataset(instances, self.input_wh, EncodeTargets(self.codec))
+
+    def setup(self, stage: str | None = None) -> None:
+        if stage in (None, "fit") and "train" not in self.datasets:
+            self.datasets["train"] = self._train_dataset()
+        if stage in (None, "fit", "validate") and "val" not in self.datasets and self.split_cfg["val"]:
+            self.datasets["val"] = self._eval_dataset("val")
+        if stage in (None, "test") and "test" not in self.datasets and self.split_cfg["test"]:
+            self.datasets["test"] = self._eval_dataset("test")
+
+    # ----------------------------------------------------------- two stages
+    def _train_parts(self) -> list[TopDownDataset]:
+        train = self.datasets.get("train")
+        return list(train.datasets) if isinstance(train, ConcatDataset) else [train] if train else []
+
+    def set_stage(self, stage: int) -> None:
+        """Switch the training augmentation stage (workers see it at their next sample)."""
+        if stage != self.stage:
+            log.info("augmentation stage %d (stage 2 from epoch %d)", stage, self.stage2_epoch)
+        self.stage = stage
+        for ds in self._train_parts():
+            ds.set_stage(stage)
+
+    def set_epoch(self, epoch: int) -> None:
+        """Seed of the next epoch's augmentation draws (workers see it at their next sample)."""
+        for ds in self._train_parts():
+            ds.set_epoch(epoch)
+
+    # -------------------------------------------------------------- loaders
+    def _loader(self, dataset: Any, shuffle: bool, drop_last: bool = False) -> DataLoader:
+        return DataLoader(dataset, batch_size=self.batch_size, shuffle=shuffle, drop_last=drop_last,
+                          num_workers=self.num_workers, pin_memory=self.pin_memory,
+                          persistent_workers=self.persistent_workers)
+
+    def train_dataloader(self) -> DataLoader:
+        train = self.datasets["train"]
+        return self._loader(train, shuffle=True, drop_last=len(train) > self.batch_size)
+
+    def val_dataloader(self) -> DataLoader:
+        return self._loader(self.datasets["val"], shuffle=False)
+
+    def test_dataloader(self) -> DataLoader:
+        return self._loader(self.datasets["test"], shuffle=False)
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"stage": self.stage}
+
+    def load_state_dict(self, state: Mapping[str, Any]) -> None:
+        self.set_stage(int(state.get("stage", 1)))

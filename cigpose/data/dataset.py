@@ -1,0 +1,157 @@
+"""Top-down dataset: one person box → one augmented, encoded crop.
+
+Item (collated by the default collate into a batch dict):
+``image`` uint8 ``(3, H, W)`` RGB (normalised on the device by the model side), ``target_x``
+``(K, W·r)``, ``target_y`` ``(K, H·r)``, ``keypoint_weights`` ``(K,)``, ``keypoints`` ``(K, 2)``
+crop pixels, ``keypoints_visible`` ``(K,)``, ``image_id``, ``instance_id``, ``center`` ``(2,)``,
+``scale`` ``(2,)``, ``bbox_score``, ``area``, ``valid`` (False: the image could not be read — an
+evaluation sample kept as a placeholder and left out of the metric) and ``resampled`` (how many
+unreadable training samples were replaced to produce this one).
+"""
+
+from __future__ import annotations
+
+import logging
+import multiprocessing as mp
+from pathlib import Path
+
+import cv2
+import numpy as np
+import torch
+from torch.utils.data import Dataset
+
+from cigpose.data.annotations import Instances
+from cigpose.data.transforms import AffineCrop, Compose, EncodeTargets, bbox_to_center_scale
+
+log = logging.getLogger("cigpose.data")
+MAX_CONSECUTIVE_BAD = 64
+
+
+class UnreadableImage(OSError):
+    """An image file that is missing, truncated or not an image."""
+
+
+def read_image(path: Path) -> np.ndarray:
+    """RGB ``(H, W, 3)`` uint8; grayscale and 4-channel images become 3-channel RGB."""
+    try:
+        data = np.fromfile(path, dtype=np.uint8)
+    except OSError as err:
+        raise UnreadableImage(f"{path}: {err.strerror or err}") from None
+    if path.suffix.lower() in (".jpg", ".jpeg") and (data.size < 4 or data[-2:].tobytes() != b"\xff\xd9"):
+        # libjpeg decodes a truncated file into a grey-padded image without failing
+        if data.size < 4 or b"\xff\xd9" not in data[-1024:].tobytes():
+            raise UnreadableImage(f"{path}: truncated JPEG (no end-of-image marker)")
+    image = cv2.imdecode(data, cv2.IMREAD_COLOR)  # BGR, 3 channels whatever the file holds
+    if image is None:
+        raise UnreadableImage(f"{path}: not a decodable image")
+    return cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
+
+
+class TopDownDataset(Dataset):
+    """Args:
+    instances: person boxes and keypoints of the split.
+    input_size: crop (w, h).
+    encoder: SimCC target encoding.
+    stages: augmentation stage → (geometric steps before the crop, photometric steps after it);
+        empty for evaluation.
+    train: training mode: unreadable images are replaced by other samples (counted).
+    seed: base seed; each item's generator derives from (seed, epoch, index).
+
+    The stage and the epoch live in shared memory, so worker processes (persistent ones too) see
+    ``set_stage`` / ``set_epoch`` at their next item without rebuilding the loader.
+    """
+
+    def __init__(self, instances: Instances, input_size: tuple[int, int], encoder: EncodeTargets,
+                 stages: dict[int, tuple[Compose, Compose]] | None = None, train: bool = False,
+                 seed: int = 0):
+        if len(instances) == 0:
+            raise ValueError("the dataset has no usable instance (every box was dropped; see the log)")
+        self.instances = instances
+        self.input_size = input_size
+        self.aspect = input_size[0] / input_size[1]
+        self.stages = stages or {}
+        self.crop = AffineCrop(input_size)
+        self.encoder = encoder
+        self.train = train
+        self.seed = seed
+        self._stage = mp.Value("i", min(self.stages) if self.stages else 0, lock=False)
+        self._epoch = mp.Value("i", 0, lock=False)
+
+    def __len__(self) -> int:
+        return len(self.instances)
+
+    def set_epoch(self, epoch: int) -> None:
+        self._epoch.value = int(epoch)
+
+    def set_stage(self, stage: int) -> None:
+        if stage not in self.stages:
+            raise ValueError(f"no augmentation stage {stage}; have {sorted(self.stages)}")
+        self._stage.value = int(stage)
+
+    @property
+    def stage(self) -> int:
+        return int(self._stage.value)
+
+    def _sample(self, index: int, rng: np.random.Generator) -> dict:
+        inst = self.instances
+        path = inst.files[int(inst.image_id[index])][0]
+        image = read_image(path)
+        kp = inst.keypoints[index]
+        center, scale = bbox_to_center_scale(inst.bbox[index], self.aspect)
+        sample = {"image": image, "keypoints": kp[:, :2].copy(), "keypoint_weights": (kp[:, 2] > 0).astype(np.float32),
+                  "center": center, "scale": scale, "rotation": 0.0}
+        geometric, photometric = self.stages.get(self.stage, (None, None))
+        if geometric is not None:
+            sample = geometric(sample, rng)
+        sample = self.crop(sample)
+        if photometric is not None:
+            sample = photometric(sample, rng)
+        visible = sample["keypoint_weights"].copy()
+        sample = self.encoder(sample)
+        return {
+            "image": torch.from_numpy(np.ascontiguousarray(sample["image"].transpose(2, 0, 1))),
+            "target_x": torch.from_numpy(sample["target_x"]),
+            "target_y": torch.from_numpy(sample["target_y"]),
+            "keypoint_weights": torch.from_numpy(sample["keypoint_weights"]),
+            "keypoints": torch.from_numpy(sample["keypoints"]),
+            "keypoints_visible": torch.from_numpy(visible),
+            "image_id": int(inst.image_id[index]),
+            "instance_id": int(inst.instance_id[index]),
+            "center": torch.from_numpy(np.asarray(sample["center"], np.float32)),
+            "scale": torch.from_numpy(np.asarray(sample["scale"], np.float32)),
+            "bbox_score": float(inst.bbox_score[index]),
+            "area": float(inst.area[index]),
+            "valid": True,
+            "resampled": 0,
+        }
+
+    def __getitem__(self, index: int) -> dict:
+        rng = np.random.default_rng((self.seed, int(self._epoch.value), index))
+        for attempt in range(MAX_CONSECUTIVE_BAD):
+            current = (index + attempt * 7919) % len(self)  # a fixed, well-spread walk
+            try:
+                item = self._sample(current, rng)
+                item["resampled"] = attempt
+                return item
+            except UnreadableImage as err:
+                log.warning("skipping unreadable image: %s", err)
+                if not self.train:
+                    return self._placeholder(index)
+        raise RuntimeError(f"{MAX_CONSECUTIVE_BAD} consecutive samples had unreadable images (last: "
+                           f"instance {index}); is the image folder right? "
+                           f"e.g. {self.instances.files[int(self.instances.image_id[index])][0]}")
+
+    def _placeholder(self, index: int) -> dict:
+        """An all-black crop flagged ``valid=False`` so evaluation counts it and moves on."""
+        w, h = self.input_size
+        inst = self.instances
+        k = inst.keypoints.shape[1]
+        bins = self.encoder.codec.bins
+        center, scale = bbox_to_center_scale(inst.bbox[index], self.aspect)
+        return {"image": torch.zeros(3, h, w, dtype=torch.uint8), "target_x": torch.zeros(k, bins[0]),
+                "target_y": torch.zeros(k, bins[1]), "keypoint_weights": torch.zeros(k),
+                "keypoints": torch.zeros(k, 2), "keypoints_visible": torch.zeros(k),
+                "image_id": int(inst.image_id[index]), "instance_id": int(inst.instance_id[index]),
+                "center": torch.from_numpy(center), "scale": torch.from_numpy(scale),
+                "bbox_score": float(inst.bbox_score[index]), "area": float(inst.area[index]),
+                "valid": False, "resampled": 0}

@@ -1,0 +1,213 @@
+"""Top-down transforms (SPEC §5) as small steps on one instance's sample dict.
+
+A sample holds ``image`` (H, W, 3) uint8 RGB, ``keypoints`` (K, 2) float32 image pixels,
+``keypoint_weights`` (K,) float32 (1 = labelled, 0 = not), ``center`` (2,), ``scale`` (2,) (box w, h
+after padding) and ``rotation`` (degrees). After ``AffineCrop`` the image is the network crop and
+keypoints are in crop pixels. Every keypoint operation is vectorised over K.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from typing import Any
+
+import albumentations as A
+import cv2
+import numpy as np
+import torch
+
+from cigpose.codec.simcc import SimCCCodec
+
+Sample = dict[str, Any]
+
+
+def bbox_to_center_scale(bbox: np.ndarray, aspect_ratio: float, padding: float = 1.25
+                         ) -> tuple[np.ndarray, np.ndarray]:
+    """Box ``(4,)`` xywh → center ``(2,)`` and scale ``(2,)`` (w, h) padded and widened/heightened
+    to ``aspect_ratio`` = w / h of the network input."""
+    x, y, w, h = (float(v) for v in bbox)
+    center = np.array([x + w * 0.5, y + h * 0.5], dtype=np.float32)
+    w, h = w * padding, h * padding
+    if w > h * aspect_ratio:
+        h = w / aspect_ratio
+    else:
+        w = h * aspect_ratio
+    return center, np.array([w, h], dtype=np.float32)
+
+
+def warp_matrix(center: np.ndarray, scale: np.ndarray, rotation: float, output_size: tuple[int, int]
+                ) -> np.ndarray:
+    """``(2, 3)`` affine taking image pixels to crop pixels: rotate by −rotation about ``center``,
+    scale ``scale[0]`` onto the output width, centre in the output (w, h)."""
+    s = output_size[0] / float(scale[0])
+    theta = math.radians(rotation)
+    cos, sin = math.cos(theta) * s, math.sin(theta) * s
+    linear = np.array([[cos, sin], [-sin, cos]], dtype=np.float64)  # s · R(−θ)
+    offset = np.array([output_size[0] * 0.5, output_size[1] * 0.5]) - linear @ np.asarray(center, float)
+    return np.concatenate([linear, offset[:, None]], axis=1)
+
+
+def apply_affine(points: np.ndarray, matrix: np.ndarray) -> np.ndarray:
+    """``(..., 2)`` points through a ``(2, 3)`` affine."""
+    return (points @ matrix[:, :2].T + matrix[:, 2]).astype(np.float32)
+
+
+def crop_to_image(keypoints: torch.Tensor, center: torch.Tensor, scale: torch.Tensor,
+                  input_size: tuple[int, int]) -> torch.Tensor:
+    """Crop pixels ``(N, K, 2)`` of unrotated crops back to the image: ``kp / (w, h) · scale +
+    center − scale / 2``; ``center``/``scale`` ``(N, 2)``; ``input_size`` (w, h)."""
+    size = torch.tensor(input_size, dtype=keypoints.dtype, device=keypoints.device)
+    scale = scale.to(keypoints.dtype).unsqueeze(1)
+    return keypoints / size * scale + center.to(keypoints.dtype).unsqueeze(1) - scale * 0.5
+
+
+class RandomFlip:
+    """Mirror the image horizontally with probability ``p``; keypoints swap with their partners."""
+
+    def __init__(self, flip_indices: Sequence[int], p: float = 0.5):
+        self.flip_indices = np.asarray(flip_indices)
+        self.p = p
+
+    def __call__(self, sample: Sample, rng: np.random.Generator) -> Sample:
+        if rng.random() >= self.p:
+            return sample
+        width = sample["image"].shape[1]
+        sample["image"] = cv2.flip(sample["image"], 1)
+        kp = sample["keypoints"][self.flip_indices].copy()
+        kp[:, 0] = width - 1 - kp[:, 0]
+        sample["keypoints"] = kp
+        sample["keypoint_weights"] = sample["keypoint_weights"][self.flip_indices]
+        sample["center"] = np.array([width - 1 - sample["center"][0], sample["center"][1]], np.float32)
+        return sample
+
+
+class HalfBody:
+    """With probability ``p``, re-centre the box on the upper or lower body's labelled keypoints
+    (upper preferred with ``upper_prob``), padded ×``padding``."""
+
+    def __init__(self, upper: Sequence[int], lower: Sequence[int], aspect_ratio: float, p: float = 0.3,
+                 min_total: int = 9, min_upper: int = 2, min_lower: int = 3, padding: float = 1.5,
+                 upper_prob: float = 0.7):
+        self.upper, self.lower = np.asarray(upper), np.asarray(lower)
+        self.aspect_ratio, self.p, self.padding = aspect_ratio, p, padding
+        self.min_total, self.min_upper, self.min_lower, self.upper_prob = min_total, min_upper, min_lower, upper_prob
+
+    def __call__(self, sample: Sample, rng: np.random.Generator) -> Sample:
+        labelled = sample["keypoint_weights"] > 0
+        if labelled.sum() < self.min_total or rng.random() >= self.p:
+            return sample
+        up = self.upper[labelled[self.upper]]
+        low = self.lower[labelled[self.lower]]
+        use_upper = len(up) >= self.min_upper and (len(low) < self.min_lower or rng.random() < self.upper_prob)
+        chosen = up if use_upper else low
+        if len(chosen) < (self.min_upper if use_upper else self.min_lower):
+            return sample
+        points = sample["keypoints"][chosen]
+        lo, hi = points.min(0), points.max(0)
+        box = np.array([lo[0], lo[1], hi[0] - lo[0], hi[1] - lo[1]])
+        sample["center"], sample["scale"] = bbox_to_center_scale(box, self.aspect_ratio, self.padding)
+        return sample
+
+
+class RandomBoxTransform:
+    """Random shift (prob ``shift_prob``, ±``shift`` of the scale), scale (×[lo, hi]) and rotation
+    (±``rotate`` degrees, prob ``rotate_prob``); values drawn from a normal clipped to ±1 as in
+    MMPose's ``RandomBBoxTransform``."""
+
+    def __init__(self, shift: float = 0.16, shift_prob: float = 0.3, scale: Sequence[float] = (0.6, 1.4),
+                 rotate: float = 80.0, rotate_prob: float = 0.6):
+        self.shift, self.shift_prob = shift, shift_prob
+        self.scale_range = tuple(scale)
+        self.rotate, self.rotate_prob = rotate, rotate_prob
+
+    def __call__(self, sample: Sample, rng: np.random.Generator) -> Sample:
+        def clipped(n: int = 1) -> np.ndarray:
+            return np.clip(rng.normal(size=n), -1.0, 1.0)
+
+        scale = sample["scale"]
+        if self.shift > 0 and rng.random() < self.shift_prob:
+            sample["center"] = (sample["center"] + clipped(2) * self.shift * scale).astype(np.float32)
+        lo, hi = self.scale_range
+        sample["scale"] = (scale * (clipped()[0] * (hi - lo) / 2 + (hi + lo) / 2)).astype(np.float32)
+        if rng.random() < self.rotate_prob:
+            sample["rotation"] = float(clipped()[0] * self.rotate)
+        return sample
+
+
+class AffineCrop:
+    """Warp the image to the input size (OpenCV, bilinear) and move keypoints with it; keypoints
+    falling outside the crop keep their place but get weight 0 (at encoding)."""
+
+    def __init__(self, input_size: tuple[int, int]):
+        self.input_size = (int(input_size[0]), int(input_size[1]))  # (w, h)
+
+    def __call__(self, sample: Sample, rng: np.random.Generator | None = None) -> Sample:
+        matrix = warp_matrix(sample["center"], sample["scale"], sample.get("rotation", 0.0), self.input_size)
+        sample["image"] = cv2.warpAffine(sample["image"], matrix, self.input_size, flags=cv2.INTER_LINEAR)
+        sample["keypoints"] = apply_affine(sample["keypoints"], matrix)
+        return sample
+
+
+class HSVJitter:
+    """YOLOX-style HSV augmentation: random gains on a random subset of H, S, V."""
+
+    def __init__(self, hue: int = 5, saturation: int = 30, value: int = 30):
+        self.deltas = np.array([hue, saturation, value], dtype=np.float32)
+
+    def __call__(self, sample: Sample, rng: np.random.Generator) -> Sample:
+        gains = rng.uniform(-1, 1, 3) * self.deltas * rng.integers(0, 2, 3)
+        if not gains.any():
+            return sample
+        hsv = cv2.cvtColor(sample["image"], cv2.COLOR_RGB2HSV).astype(np.int16)
+        hsv[..., 0] = (hsv[..., 0] + int(gains[0])) % 180
+        hsv[..., 1:] = np.clip(hsv[..., 1:] + gains[1:].astype(np.int16), 0, 255)
+        sample["image"] = cv2.cvtColor(hsv.astype(np.uint8), cv2.COLOR_HSV2RGB)
+        return sample
+
+
+class PhotometricAlbumentations:
+    """Blur (p 0.1), MedianBlur (p 0.1), CoarseDropout (one hole of 0.2–0.4 of each side, p
+    ``dropout_p``) from albumentations. Seeded per sample through the sample's generator."""
+
+    def __init__(self, blur_p: float = 0.1, median_blur_p: float = 0.1, dropout_p: float = 1.0):
+        self.dropout_p = dropout_p
+        self.pipeline = A.Compose([
+            A.Blur(p=blur_p),
+            A.MedianBlur(p=median_blur_p),
+            A.CoarseDropout(num_holes_range=(1, 1), hole_height_range=(0.2, 0.4),
+                            hole_width_range=(0.2, 0.4), p=dropout_p),
+        ])
+
+    def __call__(self, sample: Sample, rng: np.random.Generator) -> Sample:
+        self.pipeline.set_random_seed(int(rng.integers(0, 2**31 - 1)))
+        sample["image"] = self.pipeline(image=sample["image"])["image"]
+        return sample
+
+
+class EncodeTargets:
+    """SimCC targets; a keypoint outside the crop gets weight 0."""
+
+    def __init__(self, codec: SimCCCodec):
+        self.codec = codec
+
+    def __call__(self, sample: Sample, rng: np.random.Generator | None = None) -> Sample:
+        w, h = self.codec.input_size
+        kp = sample["keypoints"]
+        inside = (kp[:, 0] >= 0) & (kp[:, 0] <= w - 1) & (kp[:, 1] >= 0) & (kp[:, 1] <= h - 1)
+        weights = np.where(inside, sample["keypoint_weights"], 0.0).astype(np.float32)
+        tx, ty, weights = self.codec.encode(kp[None], weights[None])
+        sample["target_x"], sample["target_y"], sample["keypoint_weights"] = tx[0], ty[0], weights[0]
+        return sample
+
+
+class Compose:
+    """Apply steps in order with one random generator."""
+
+    def __init__(self, steps: Sequence[Any]):
+        self.steps = list(steps)
+
+    def __call__(self, sample: Sample, rng: np.random.Generator) -> Sample:
+        for step in self.steps:
+            sample = step(sample, rng)
+        return sample
