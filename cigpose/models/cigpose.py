@@ -32,6 +32,8 @@ class CIGPose(nn.Module):
         cim, gnn: ``CIMConfig`` / ``GNNConfig`` or mappings of their fields.
         classifier_bias: bias on the final SimCC classifiers.
         name: a label for reports (``cigpose-m``).
+        init_from: checkpoint to initialise from for fine-tuning (MMPose RTMPose/CIGPose or ours).
+        init_parts: which parts ``init_from`` loads: ``backbone`` and/or ``head.tokens``.
     """
 
     def __init__(
@@ -47,6 +49,8 @@ class CIGPose(nn.Module):
         gnn: GNNConfig | Mapping[str, Any] | None = None,
         classifier_bias: bool = True,
         name: str | None = None,
+        init_from: str | None = None,
+        init_parts: Sequence[str] = ("backbone",),
     ):
         super().__init__()
         cim_cfg, gnn_cfg = _as(CIMConfig, cim), _as(GNNConfig, gnn)
@@ -81,6 +85,12 @@ class CIGPose(nn.Module):
             gnn_cfg,
             classifier_bias,
         )
+
+        self.init_report = None
+        if init_from:
+            from cigpose.training.weights import init_from_checkpoint
+
+            self.init_report = init_from_checkpoint(self, init_from, tuple(init_parts))
 
     def forward(self, images: torch.Tensor, observational: bool = False) -> PoseOutput:
         """``(B, 3, H, W)`` → ``PoseOutput``; ``observational`` adds the no-intervention path."""

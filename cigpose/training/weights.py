@@ -44,3 +44,38 @@ def load_network(net: nn.Module, path: str | Path, prefer_ema: bool = True) -> N
             f"{result.missing_keys[:10]}, unexpected {result.unexpected_keys[:10]} "
             "(check the model / experiment overrides)"
         )
+
+
+def init_from_checkpoint(net: nn.Module, path: str | Path, parts: tuple[str, ...] = ("backbone",)
+                         ) -> dict[str, object]:
+    """Initialise parts of ``net`` for fine-tuning (the paper starts from RTMPose weights).
+
+    ``path``: an MMPose RTMPose/CIGPose checkpoint (renamed on the fly) or any cigpose checkpoint.
+    ``parts``: name prefixes of ``net`` to load — ``backbone``, ``head.tokens`` (head front + GAU).
+    Only tensors of matching shape load; returns ``{"loaded", "skipped_shape", "missing"}`` counts
+    and names, and logs them — nothing is loaded silently.
+    """
+    import logging
+
+    from cigpose.convert import mmpose_state_dict, rename_keys
+
+    checkpoint = safe_load(path)
+    state = checkpoint.get("state_dict", {})
+    if any(k.startswith(("backbone.", "module.backbone.")) for k in state) and "format" not in checkpoint:
+        source, _, _ = rename_keys(mmpose_state_dict(checkpoint))
+    else:
+        source = network_state(path)
+    own = net.state_dict()
+    wanted = [k for k in own if k.startswith(tuple(f"{p}." for p in parts))]
+    loaded = {k: source[k] for k in wanted if k in source and source[k].shape == own[k].shape}
+    skipped = [k for k in wanted if k in source and source[k].shape != own[k].shape]
+    missing = [k for k in wanted if k not in source]
+    if not loaded:
+        raise CheckpointError(f"{path}: nothing to initialise {parts} from (no matching tensors)")
+    net.load_state_dict(loaded, strict=False)
+    report = {"loaded": len(loaded), "skipped_shape": skipped, "missing": missing, "parts": list(parts),
+              "source": str(path)}
+    logging.getLogger("cigpose.training").info(
+        "init_from %s: loaded %d tensors into %s; %d shape mismatches, %d missing",
+        path, len(loaded), ", ".join(parts), len(skipped), len(missing))
+    return report
