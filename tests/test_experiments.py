@@ -87,4 +87,8 @@ def test_config_override_directory_is_honoured(tmp_path: Path) -> None:
     result = subprocess.run([sys.executable, "-m", "cigpose.info", "model=cigpose_m", "data=coco"],
                             cwd=tmp_path, capture_output=True, text=True, env=env, timeout=300)
     assert result.returncode == 0, result.stderr[-2000:]
-    assert json.loads(result.stdout)["name"].startswith("cigpose-s")
+    info = json.loads(result.stdout)
+    assert info["name"].startswith("my-override")
+    from cigpose.models import CIGPose
+
+    assert info["params"] == sum(p.numel() for p in CIGPose("s", 17, (256, 192), "coco").parameters())
