@@ -67,6 +67,18 @@ def _field(obj: dict, key: str, path: Path, where: str) -> object:
     return obj[key]
 
 
+def _box(obj: dict, path: Path, where: str) -> list[float]:
+    """``[x, y, w, h]`` of one annotation or detection, or an error naming the file and field."""
+    box = _field(obj, "bbox", path, where)
+    try:
+        values = [float(v) for v in box]  # type: ignore[union-attr]
+    except (TypeError, ValueError):
+        values = []
+    if len(values) != 4:
+        raise AnnotationError(f"{path}: {where} field 'bbox' must be [x, y, w, h], got {box!r}")
+    return values
+
+
 def _keypoints(ann: dict, num_keypoints: int, path: Path) -> np.ndarray:
     """``(K, 3)`` from one annotation (whole-body parts concatenated, invalid parts zeroed)."""
     if num_keypoints == 133:
@@ -154,7 +166,7 @@ def load_gt_instances(ann_file: str | Path, image_root: str | Path, num_keypoint
     inst = Instances(
         image_id=np.array([int(a["image_id"]) for a in rows], np.int64),
         instance_id=np.array([int(a.get("id", i)) for i, a in enumerate(rows)], np.int64),
-        bbox=np.array([_field(a, "bbox", path, f"annotation {a.get('id')}") for a in rows], np.float32).reshape(-1, 4),
+        bbox=np.array([_box(a, path, f"annotation {a.get('id')}") for a in rows], np.float32).reshape(-1, 4),
         keypoints=np.stack([_keypoints(a, k, path) for a in rows]) if rows else np.zeros((0, k, 3), np.float32),
         bbox_score=np.ones(len(rows), np.float32),
         area=np.array([a.get("area", 0.0) for a in rows], np.float32),
@@ -172,20 +184,23 @@ def load_detections(det_file: str | Path, gt_file: str | Path, image_root: str |
         raise AnnotationError(f"{path}: a detection results file must be a JSON list")
     gt_path = Path(gt_file)
     files = load_images(read_json(gt_path, "annotations"), gt_path, Path(image_root))  # type: ignore[arg-type]
-    rows = []
-    for d in dets:
+    rows, boxes = [], []
+    for index, d in enumerate(dets):
         for key in ("image_id", "bbox", "score"):
-            _field(d, key, path, "a detection")
+            _field(d, key, path, f"detection {index}")
+        box = _box(d, path, f"detection {index}")
         if int(d.get("category_id", 1)) == 1 and float(d["score"]) >= score_threshold and int(d["image_id"]) in files:
             rows.append(d)
+            boxes.append(box)
     n = len(rows)
+    bbox = np.array(boxes, np.float32).reshape(-1, 4)
     inst = Instances(
         image_id=np.array([int(d["image_id"]) for d in rows], np.int64),
         instance_id=np.arange(n, dtype=np.int64),
-        bbox=np.array([d["bbox"] for d in rows], np.float32).reshape(-1, 4),
+        bbox=bbox,
         keypoints=np.zeros((n, num_keypoints, 3), np.float32),
         bbox_score=np.array([d["score"] for d in rows], np.float32),
-        area=np.array([d["bbox"][2] * d["bbox"][3] for d in rows], np.float32),
+        area=bbox[:, 2] * bbox[:, 3],
         files=files,
     )
     return drop_bad(inst, str(path), need_keypoints=False)

@@ -169,6 +169,14 @@ class PoseDataModule(L.LightningDataModule):
 
     def train_dataloader(self) -> DataLoader:
         train = self.datasets["train"]
+        if self.trainer is not None:
+            # Lightning asks for this loader after a resume has restored the loops (on_fit_start
+            # still sees epoch 0) and before the workers prefetch: set the first epoch's stage here.
+            # `processed` = epochs whose batches all ran = the epoch about to run (Lightning seeds
+            # the sampler with it too).
+            epoch = self.trainer.fit_loop.epoch_progress.current.processed
+            self.set_stage(2 if epoch >= self.stage2_epoch else 1)
+            self.set_epoch(epoch)
         return self._loader(train, shuffle=True, drop_last=len(train) > self.batch_size)
 
     def val_dataloader(self) -> DataLoader:

@@ -5,8 +5,9 @@ Item (collated by the default collate into a batch dict):
 ``(K, W·r)``, ``target_y`` ``(K, H·r)``, ``keypoint_weights`` ``(K,)``, ``keypoints`` ``(K, 2)``
 crop pixels, ``keypoints_visible`` ``(K,)``, ``image_id``, ``instance_id``, ``center`` ``(2,)``,
 ``scale`` ``(2,)``, ``bbox_score``, ``area``, ``valid`` (False: the image could not be read — an
-evaluation sample kept as a placeholder and left out of the metric) and ``resampled`` (how many
-unreadable training samples were replaced to produce this one).
+evaluation sample kept as a placeholder and left out of the metric), ``resampled`` (how many
+unreadable training samples were replaced to produce this one) and ``stage`` (the augmentation
+stage the producing process used).
 """
 
 from __future__ import annotations
@@ -123,6 +124,7 @@ class TopDownDataset(Dataset):
             "area": float(inst.area[index]),
             "valid": True,
             "resampled": 0,
+            "stage": self.stage,
         }
 
     def __getitem__(self, index: int) -> dict:
@@ -154,4 +156,4 @@ class TopDownDataset(Dataset):
                 "image_id": int(inst.image_id[index]), "instance_id": int(inst.instance_id[index]),
                 "center": torch.from_numpy(center), "scale": torch.from_numpy(scale),
                 "bbox_score": float(inst.bbox_score[index]), "area": float(inst.area[index]),
-                "valid": False, "resampled": 0}
+                "valid": False, "resampled": 0, "stage": self.stage}

@@ -1,0 +1,368 @@
+"""Evaluation matches the official toolkit: results files, rescoring + OKS-NMS, AP/AR, CLI."""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import json
+import subprocess
+import sys
+import warnings
+from pathlib import Path
+
+import numpy as np
+import pytest
+from xtcocotools.coco import COCO
+from xtcocotools.cocoeval import COCOeval
+
+from cigpose.evaluation.coco_eval import evaluate, metric_names
+from cigpose.evaluation.rescore import instance_scores, oks_nms, rescore_and_nms
+from cigpose.evaluation.results import (
+    WHOLEBODY_FIELDS,
+    build_results,
+    read_results,
+    write_results,
+)
+
+# Official sigmas, typed from the COCO-WholeBody evaluation script (myeval_wholebody.py) and the
+# CrowdPose / COCO toolkits: the reference side of every comparison below, and a cross-check of
+# the project's metainfo (which `evaluate` uses by default).
+BODY = [.026, .025, .025, .035, .035, .079, .079, .072, .072, .062, .062, .107, .107, .087,
+        .087, .089, .089]
+FOOT = [.068, .066, .066, .092, .094, .094]
+FACE = [.042, .043, .044, .043, .040, .035, .031, .025, .020, .023, .029, .032, .037, .038, .043,
+        .041, .045, .013, .012, .011, .011, .012, .012, .011, .011, .013, .015, .009, .007, .007,
+        .007, .012, .009, .008, .016, .010, .017, .011, .009, .011, .009, .007, .013, .008, .011,
+        .012, .010, .034, .008, .008, .009, .008, .008, .007, .010, .008, .009, .009, .009, .007,
+        .007, .008, .011, .008, .008, .008, .010, .008]
+HAND = [.029, .022, .035, .037, .047, .026, .025, .024, .035, .018, .024, .022, .026, .017, .021,
+        .021, .032, .020, .019, .022, .031]
+WHOLEBODY_SIGMAS = np.array(BODY + FOOT + FACE + HAND + HAND)
+COCO_SIGMAS = np.array(BODY)
+CROWDPOSE_SIGMAS = np.array([.79, .79, .72, .72, .62, .62, 1.07, 1.07, .87, .87, .89, .89,
+                             .79, .79]) / 10
+REFERENCE_PARTS = [  # (our part name, xtcocotools iouType, keypoint slice) in MMPose's order
+    ("body", "keypoints_body", slice(0, 17)),
+    ("foot", "keypoints_foot", slice(17, 23)),
+    ("face", "keypoints_face", slice(23, 91)),
+    ("lefthand", "keypoints_lefthand", slice(91, 112)),
+    ("righthand", "keypoints_righthand", slice(112, 133)),
+    ("whole_body", "keypoints_wholebody", slice(0, 133)),
+]
+STATS = ["AP", "AP50", "AP75", "APM", "APL", "AR", "AR50", "AR75", "ARM", "ARL"]
+
+
+# ------------------------------------------------------ reference: the toolkit, called directly
+def _toolkit_stats(gt_file, res_file, iou_type, sigmas, use_area) -> np.ndarray:
+    with contextlib.redirect_stdout(io.StringIO()), warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        gt = COCO(str(gt_file))
+        evaluator = COCOeval(gt, gt.loadRes(str(res_file)), iou_type, sigmas, use_area=use_area)
+        evaluator.params.useSegm = None
+        evaluator.evaluate()
+        evaluator.accumulate()
+        evaluator.summarize()
+    return np.asarray(evaluator.stats)
+
+
+def reference_wholebody(gt_file: Path, res_file: Path) -> dict[str, float]:
+    """MMPose's CocoWholeBodyMetric evaluation, plus hand = mean of the two hands."""
+    with contextlib.redirect_stdout(io.StringIO()), warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        gt = COCO(str(gt_file))
+        detections = gt.loadRes(str(res_file))
+        stats = {}
+        for part, iou_type, part_slice in REFERENCE_PARTS:
+            evaluator = COCOeval(gt, detections, iou_type, WHOLEBODY_SIGMAS[part_slice], True)
+            evaluator.params.useSegm = None
+            evaluator.evaluate()
+            evaluator.accumulate()
+            evaluator.summarize()
+            stats[part] = np.asarray(evaluator.stats)
+    stats["hand"] = (stats["lefthand"] + stats["righthand"]) / 2
+    return {
+        f"{part}/{name}": float(value)
+        for part in stats
+        for name, value in zip(STATS, stats[part], strict=True)
+    }
+
+
+def assert_same_metrics(ours: dict, reference: dict) -> None:
+    assert set(ours) == set(reference)
+    for name, value in reference.items():
+        assert ours[name] == pytest.approx(value, abs=1e-6), name
+
+
+# ---------------------------------------------------------------- fixtures built from real GT
+def gt_arrays(gt_file: Path, fields: list[tuple[str, int]]):
+    """GT instances with labelled keypoints as arrays: image ids (N,), keypoints (N, K, 2),
+    visibility (N, K), boxes (N, 4), annotation ids (N,)."""
+    annotations = json.loads(gt_file.read_text())["annotations"]
+    triples = np.array(
+        [np.concatenate([np.reshape(a[f], (n, 3)) for f, n in fields]) for a in annotations]
+    )  # (A, K, 3)
+    labelled = (triples[..., 2] > 0).any(axis=1)
+    pick = np.flatnonzero(labelled)
+    return (
+        np.array([annotations[i]["image_id"] for i in pick]),
+        triples[pick, :, :2],
+        triples[pick, :, 2],
+        np.array([annotations[i]["bbox"] for i in pick], dtype=float),
+        np.array([annotations[i]["id"] for i in pick]),
+    )
+
+
+def crowdpose_gt(coco_file: Path, out: Path) -> Path:
+    """A CrowdPose-format GT from the COCO fixture: 12 limb joints + synthetic head top and neck."""
+    data = json.loads(coco_file.read_text())
+    crowd_index = {785: 0.1, 40083: 0.5, 196141: 0.9, 197388: 0.5}  # easy / medium / hard
+    for image in data["images"]:
+        image["crowdIndex"] = crowd_index[image["id"]]
+    for ann in data["annotations"]:
+        coco = np.reshape(ann["keypoints"], (17, 3)).astype(float)
+        limbs = coco[5:17]
+        head = coco[0] - [0.0, 20.0, 0.0] if coco[0, 2] > 0 else np.zeros(3)
+        both = coco[5, 2] > 0 and coco[6, 2] > 0
+        neck = np.r_[(coco[5, :2] + coco[6, :2]) / 2, 2.0] if both else np.zeros(3)
+        crowd = np.vstack([limbs, head, neck])
+        crowd[crowd[:, 2] > 0, 2] = 2
+        ann["keypoints"] = crowd.reshape(-1).tolist()
+        ann["num_keypoints"] = int((crowd[:, 2] > 0).sum())
+        del ann["area"], ann["segmentation"]
+    data["categories"][0]["keypoints"] = [f"joint_{i}" for i in range(14)]
+    out.write_text(json.dumps(data))
+    return out
+
+
+def noisy_predictions(keypoints, boxes, image_ids, ids, seed=0):
+    """Detection-like predictions from GT: jitter, 25% dropped, near-duplicates for NMS."""
+    rng = np.random.default_rng(seed)
+    keep = rng.random(len(ids)) > 0.25
+    keep[0] = True
+    k = keypoints[keep]
+    scale = np.sqrt(boxes[keep, 2] * boxes[keep, 3])[:, None, None]
+    quality = rng.uniform(0.002, 0.03, (len(k), 1, 1))  # per-instance noise level
+    pred = k + rng.normal(0, 1, k.shape) * quality * scale
+    dup = pred + rng.normal(0, 0.001, pred.shape) * scale  # near-duplicate: suppressed by NMS
+    far = pred + rng.normal(0, 0.30, pred.shape) * scale  # poor duplicate: survives NMS
+    keypoints = np.concatenate([pred, dup, far])
+    n = len(pred)
+    scores = rng.uniform(0.0, 1.0, keypoints.shape[:2])
+    bbox_scores = rng.uniform(0.3, 1.0, 3 * n)
+    areas = np.tile(boxes[keep, 2] * boxes[keep, 3] * 1.25**2, 3)
+    return (np.tile(image_ids[keep], 3), np.arange(3 * n), keypoints, scores, bbox_scores, areas)
+
+
+# ---------------------------------------------------------------- metainfo cross-check
+def test_metainfo_sigmas_and_parts_are_the_official_ones():
+    from cigpose.data.metainfo import load_meta
+
+    for dataset, official in [("coco_wholebody", WHOLEBODY_SIGMAS), ("coco", COCO_SIGMAS),
+                              ("crowdpose", CROWDPOSE_SIGMAS)]:
+        np.testing.assert_allclose(load_meta(dataset).sigmas, official, err_msg=dataset)
+    parts = load_meta("coco_wholebody").parts
+    for (part, _, part_slice), in_file in zip(REFERENCE_PARTS, WHOLEBODY_FIELDS, strict=False):
+        expected = np.arange(133)[part_slice]
+        np.testing.assert_array_equal(parts[part], expected, err_msg=part)
+        assert in_file[1] == len(expected)
+
+
+# ---------------------------------------------------------------- rescoring + NMS
+def test_instance_scores_follow_mmpose_rule():
+    keypoint_scores = np.array([[0.9, 0.5, 0.2, 0.1], [0.2, 0.1, 0.0, 0.2], [0.3, 0.3, 0.3, 0.3]])
+    scores = instance_scores(np.array([0.8, 0.9, 0.5]), keypoint_scores, "bbox_keypoint", 0.2)
+    # strict '>' threshold; no confident keypoint -> mean 0 -> score 0
+    np.testing.assert_allclose(scores, [0.8 * 0.7, 0.0, 0.5 * 0.3])
+    np.testing.assert_allclose(instance_scores(np.array([0.4]), keypoint_scores[:1], "bbox"), 0.4)
+
+
+def _loop_oks_nms(keypoints, scores, areas, sigmas, thr):
+    """Literal greedy OKS-NMS (one pair at a time) to check the vectorised version."""
+    variances = (sigmas * 2) ** 2
+    order = list(np.argsort(scores)[::-1])
+    keep = []
+    while order:
+        i = order.pop(0)
+        keep.append(i)
+        rest = []
+        for j in order:
+            d2 = ((keypoints[i] - keypoints[j]) ** 2).sum(-1)
+            oks = np.exp(-d2 / variances / ((areas[i] + areas[j]) / 2 + np.spacing(1)) / 2).mean()
+            if np.float32(oks) <= thr:
+                rest.append(j)
+        order = rest
+    return keep
+
+
+def test_oks_nms_matches_greedy_loop():
+    rng = np.random.default_rng(3)
+    base = rng.uniform(0, 200, (6, 17, 2))
+    keypoints = np.concatenate([base, base + rng.normal(0, 0.5, base.shape), base + 40])
+    scores = rng.uniform(size=len(keypoints))
+    areas = np.full(len(keypoints), 150.0**2)
+    keep = oks_nms(keypoints, scores, areas, COCO_SIGMAS, 0.9)
+    assert list(keep) == _loop_oks_nms(keypoints, scores, areas, COCO_SIGMAS, 0.9)
+    assert 6 <= len(keep) < 18  # near-copies suppressed, shifted copies kept
+    assert np.all(np.diff(scores[keep]) <= 0)
+
+
+def test_rescore_and_nms_dedups_by_instance_id_and_groups_by_image():
+    rng = np.random.default_rng(0)
+    keypoints = rng.uniform(0, 100, (5, 17, 2))
+    keypoints[4] = keypoints[0] + 0.01  # same image, near-copy of instance 0
+    image_ids = np.array([7, 3, 7, 3, 7])
+    instance_ids = np.array([10, 11, 12, 11, 13])  # 11 repeated (sampler padding)
+    kpt_scores = np.full((5, 17), 0.5)
+    bbox = np.array([0.9, 0.8, 0.7, 0.8, 0.6])
+    selection = rescore_and_nms(image_ids, instance_ids, keypoints, kpt_scores, bbox, COCO_SIGMAS)
+    assert list(selection.indices) == [1, 0, 2]  # image 3 first; 13 suppressed by 10; 11 once
+    np.testing.assert_allclose(selection.scores, [0.4, 0.45, 0.35])
+
+
+# ---------------------------------------------------------------- results files
+def test_wholebody_results_layout_and_roundtrip(tmp_path):
+    keypoints = np.arange(2 * 133 * 2, dtype=float).reshape(2, 133, 2)
+    results = build_results(np.array([5, 6]), keypoints, np.full((2, 133), 0.5),
+                            np.array([0.9, 0.1]), "coco_wholebody")
+    assert [len(results[0][f]) for f, _ in WHOLEBODY_FIELDS] == [51, 18, 204, 63, 63]
+    assert results[1]["foot_kpts"][:3] == [keypoints[1, 17, 0], keypoints[1, 17, 1], 0.5]
+    assert results[0]["righthand_kpts"][-3:] == [keypoints[0, 132, 0], keypoints[0, 132, 1], 0.5]
+    assert (results[1]["image_id"], results[1]["category_id"], results[1]["score"]) == (6, 1, 0.1)
+    path = write_results(results, tmp_path / "sub" / "res.json")
+    assert read_results(path, "coco_wholebody") == results
+
+
+def test_write_failure_names_the_path(tmp_path):
+    blocker = tmp_path / "not_a_dir"
+    blocker.write_text("x")
+    with pytest.raises(OSError, match="not_a_dir"):
+        write_results([], blocker / "res.json")
+
+
+# ---------------------------------------------------------------- scoring vs the toolkit
+def test_wholebody_gt_as_prediction_matches_toolkit(coco_fixtures, tmp_path):
+    gt_file = coco_fixtures / "test_coco_wholebody.json"
+    image_ids, keypoints, _, _, _ = gt_arrays(gt_file, list(WHOLEBODY_FIELDS))
+    n = len(image_ids)
+    results = build_results(image_ids, keypoints, np.ones((n, 133)), np.ones(n), "coco_wholebody")
+    res_file = write_results(results, tmp_path / "gt_as_pred.json")
+    ours = evaluate(gt_file, res_file, "coco_wholebody")
+    assert list(ours) == metric_names("coco_wholebody")
+    assert ours["whole_body/AP"] == 1.0 and ours["body/AP"] == 1.0
+    assert ours["lefthand/AP"] < 1.0  # instances without a labelled hand still predict one
+    assert_same_metrics(ours, reference_wholebody(gt_file, res_file))
+    assert evaluate(gt_file, results, "coco_wholebody", WHOLEBODY_SIGMAS) == ours
+    assert "area" not in results[0]  # the caller's list is not modified
+
+
+def test_wholebody_noisy_rescored_predictions_match_toolkit(coco_fixtures, tmp_path):
+    gt_file = coco_fixtures / "test_coco_wholebody.json"
+    image_ids, keypoints, _, boxes, ids = gt_arrays(gt_file, list(WHOLEBODY_FIELDS))
+    img, inst, kpts, kpt_scores, bbox_scores, areas = noisy_predictions(
+        keypoints, boxes, image_ids, ids
+    )
+    selection = rescore_and_nms(img, inst, kpts, kpt_scores, bbox_scores, WHOLEBODY_SIGMAS, areas)
+    n_kept = len(selection.indices)
+    assert len(kpts) // 3 * 2 <= n_kept < len(kpts)  # the near-duplicates are suppressed
+    kept = selection.indices
+    results = build_results(img[kept], kpts[kept], kpt_scores[kept], selection.scores,
+                            "coco_wholebody")
+    res_file = write_results(results, tmp_path / "noisy.json")
+    ours = evaluate(gt_file, res_file, "coco_wholebody")
+    assert 0.05 < ours["whole_body/AP"] < 0.95
+    assert_same_metrics(ours, reference_wholebody(gt_file, res_file))
+
+
+def test_coco_gt_as_prediction_and_noisy_match_toolkit(coco_fixtures, tmp_path):
+    gt_file = coco_fixtures / "test_coco.json"
+    image_ids, keypoints, visible, boxes, ids = gt_arrays(gt_file, [("keypoints", 17)])
+    n = len(image_ids)
+    perfect = build_results(image_ids, keypoints, (visible > 0) * 1.0, np.ones(n), "coco")
+    perfect_file = write_results(perfect, tmp_path / "perfect.json")
+    ours = evaluate(gt_file, perfect_file, "coco")
+    assert list(ours) == STATS and ours["AP"] == 1.0 and ours["AR"] == 1.0
+    reference = _toolkit_stats(gt_file, perfect_file, "keypoints", COCO_SIGMAS, True)
+    assert_same_metrics(ours, dict(zip(STATS, reference.tolist(), strict=True)))
+
+    img, inst, kpts, kpt_scores, bbox_scores, areas = noisy_predictions(
+        keypoints, boxes, image_ids, ids, seed=1
+    )
+    selection = rescore_and_nms(img, inst, kpts, kpt_scores, bbox_scores, COCO_SIGMAS, areas)
+    kept = selection.indices
+    noisy = build_results(img[kept], kpts[kept], kpt_scores[kept], selection.scores, "coco")
+    noisy_file = write_results(noisy, tmp_path / "noisy.json")
+    ours = evaluate(gt_file, noisy_file, "coco")
+    reference = _toolkit_stats(gt_file, noisy_file, "keypoints", COCO_SIGMAS, True)
+    assert 0.05 < ours["AP"] < 0.95
+    assert_same_metrics(ours, dict(zip(STATS, reference.tolist(), strict=True)))
+
+
+def test_crowdpose_gt_as_prediction(coco_fixtures, tmp_path):
+    gt_file = crowdpose_gt(coco_fixtures / "test_coco.json", tmp_path / "crowdpose.json")
+    image_ids, keypoints, _, _, _ = gt_arrays(gt_file, [("keypoints", 14)])
+    n = len(image_ids)
+    results = build_results(image_ids, keypoints, np.ones((n, 14)), np.ones(n), "crowdpose")
+    ours = evaluate(gt_file, results, "crowdpose")
+    assert list(ours) == ["AP", "AP50", "AP75", "AR", "AR50", "AR75",
+                          "AP_easy", "AP_medium", "AP_hard"]
+    assert all(value == pytest.approx(1.0) for value in ours.values()), ours
+    # a prediction moved away scores below 1, equal to the toolkit's own CrowdPose evaluation
+    shifted = keypoints.copy()
+    shifted[0] += 15.0
+    worse = build_results(image_ids, shifted, np.ones((n, 14)), np.ones(n), "crowdpose")
+    res_file = write_results(worse, tmp_path / "worse.json")
+    ours = evaluate(gt_file, res_file, "crowdpose")
+    reference = _toolkit_stats(gt_file, res_file, "keypoints_crowd", CROWDPOSE_SIGMAS, False)
+    assert ours["AP"] < 1.0 and ours["AP_easy"] < 1.0 and ours["AP_hard"] == 1.0
+    assert_same_metrics(ours, dict(zip(metric_names("crowdpose"), reference.tolist(), strict=True)))
+
+
+def test_empty_results_score_zero(coco_fixtures):
+    metrics = evaluate(coco_fixtures / "test_coco.json", [], "coco")
+    assert metrics["AP"] == 0.0 and metrics["AR"] == 0.0
+    wholebody = evaluate(coco_fixtures / "test_coco_wholebody.json", [], "coco_wholebody")
+    assert wholebody["whole_body/AP"] == 0.0 and len(wholebody) == 70
+
+
+def test_bad_results_files_raise_naming_the_file(coco_fixtures, tmp_path):
+    gt_file = coco_fixtures / "test_coco.json"
+    with pytest.raises(FileNotFoundError, match="missing.json"):
+        evaluate(gt_file, tmp_path / "missing.json", "coco")
+    broken = tmp_path / "broken.json"
+    broken.write_text('[{"image_id": 785, ')
+    with pytest.raises(ValueError, match="broken.json"):
+        evaluate(gt_file, broken, "coco")
+    short = tmp_path / "short.json"
+    short.write_text(json.dumps([{"image_id": 785, "score": 1.0, "keypoints": [0.0] * 50}]))
+    with pytest.raises(ValueError, match=r"short.json: entry 0 field 'keypoints'"):
+        evaluate(gt_file, short, "coco")
+    with pytest.raises(ValueError, match="misses field"):
+        evaluate(coco_fixtures / "test_coco_wholebody.json", short, "coco_wholebody")
+    stranger = [{"image_id": 1, "category_id": 1, "score": 1.0, "keypoints": [0.0] * 51}]
+    with pytest.raises(ValueError, match=r"not in the ground truth"):
+        evaluate(gt_file, stranger, "coco")
+    with pytest.raises(ValueError, match="crowdIndex"):
+        evaluate(gt_file, [], "crowdpose")
+    with pytest.raises(ValueError, match="broken.json"):
+        evaluate(broken, [], "coco")  # malformed ground truth is named too
+
+
+def _score_command() -> list[str]:
+    script = Path(sys.executable).parent / "cigpose-score"
+    return [str(script)] if script.exists() else [sys.executable, "-m",
+                                                  "cigpose.evaluation.score_cli"]
+
+
+def test_score_cli_prints_one_json_object(coco_fixtures, tmp_path):
+    gt_file = coco_fixtures / "test_coco.json"
+    image_ids, keypoints, visible, _, _ = gt_arrays(gt_file, [("keypoints", 17)])
+    results = build_results(image_ids, keypoints, visible * 1.0, np.ones(len(image_ids)), "coco")
+    res_file = write_results(results, tmp_path / "res.json")
+    command = [*_score_command(), "--gt", str(gt_file), "--results", str(res_file)]
+    done = subprocess.run([*command, "--dataset", "coco"], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    metrics = json.loads(done.stdout)
+    assert list(metrics) == STATS and metrics["AP"] == 1.0
+    missing = [*_score_command(), "--gt", str(gt_file), "--results", str(tmp_path / "nope.json")]
+    failed = subprocess.run([*missing, "--dataset", "coco"], capture_output=True, text=True)
+    assert failed.returncode == 1 and "nope.json" in failed.stderr and failed.stdout == ""
