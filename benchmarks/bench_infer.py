@@ -39,9 +39,9 @@ def main() -> None:
                 x = torch.randn(batch, 3, 256, 192, device=args.device)
                 feed = {"input": x.cpu().numpy().astype(np.float32)}
                 runs = {
-                    "eager": lambda x=x: net(x),
-                    "compile": lambda x=x: compiled(x),
-                    "onnxruntime": lambda feed=feed: session.run(None, feed),
+                    "eager": lambda x=x, net=net: net(x),
+                    "compile": lambda x=x, compiled=compiled: compiled(x),
+                    "onnxruntime": lambda feed=feed, session=session: session.run(None, feed),
                 }
                 for name, fn in runs.items():
                     with torch.no_grad():

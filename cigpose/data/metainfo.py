@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import cache
 from pathlib import Path
 
 import numpy as np
@@ -46,7 +46,7 @@ def available_datasets() -> list[str]:
     return sorted(p.stem for p in META_DIR.glob("*.yaml"))
 
 
-@lru_cache(maxsize=None)
+@cache
 def load_meta(name: str) -> DatasetMeta:
     """Metadata of ``name``; ``ubody`` and ``coco_wholebody_ubody`` share COCO-WholeBody's."""
     name = {"ubody": "coco_wholebody", "coco_wholebody_ubody": "coco_wholebody"}.get(name, name)
