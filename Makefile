@@ -29,7 +29,7 @@ test-all:
 # CIGPose trained and evaluated on CPU, metrics for val and val_ood printed at the end.
 train:
 	$(VENV)/bin/cigpose-synth --out data/synthetic
-	$(VENV)/bin/cigpose-train experiment=synthetic_default
+	$(VENV)/bin/cigpose-train experiment=synthetic_default hydra.run.dir=logs/synthetic_default
 	$(PY) -m cigpose.report_synthetic logs/synthetic_default
 
 bench:

@@ -21,7 +21,7 @@ import numpy as np
 import torch
 
 import cigpose.data.dataset as dataset_module
-from benchmarks.common import median_seconds, save
+from benchmarks.common import machine, median_seconds, save
 from cigpose.config import compose
 from cigpose.data.dataset import TopDownDataset, read_image
 from cigpose.data.transforms import bbox_to_center_scale
@@ -114,9 +114,7 @@ def main() -> None:
     cached = functools.lru_cache(maxsize=None)(read_image)
     dataset_module.read_image = lambda path: cached(path).copy()
     try:
-        row(
-            "stage 1, decoded images cached", samples_per_second(dataset, args.passes, args.repeats)
-        )
+        row("stage 1, decoded images cached", samples_per_second(dataset, args.passes, args.repeats))
     finally:
         dataset_module.read_image = read_image
 
@@ -136,6 +134,15 @@ def main() -> None:
             f"{r['variant']:<{width}}  {r['samples_per_s']:>8} samples/s  "
             f"{r['ms_per_sample']:>7} ms  {r['share_of_steps']}"
         )
+    info = machine()
+    print()
+    print("| benchmark | samples/s per worker (stage 1) | stage 2 | ms/sample | machine | command |")
+    print("|---|---|---|---|---|---|")
+    print(
+        f"| data pipeline (decode → augment → SimCC target), 133 kpts, 256x192 "
+        f"| {rows[0]['samples_per_s']} | {rows[1]['samples_per_s']} | {rows[0]['ms_per_sample']} "
+        f"| {info['cpu']}, {info['cores']} cores, 1 thread, torch {info['torch']} | `make bench-data` |"
+    )
     print(f"wrote {path}")
 
 

@@ -3,6 +3,7 @@ resume), malformed or missing annotation files."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 from pathlib import Path
 
@@ -30,9 +31,7 @@ def _datamodule(cfg: DictConfig) -> PoseDataModule:
 def test_training_batch_layout(coco_fixtures: Path) -> None:
     dm = _datamodule(_data_cfg())
     dm.setup("fit")
-    assert (
-        len(dm.datasets["train"]) == 12 and len(dm.datasets["val"]) == 118
-    )  # GT train, detection val
+    assert len(dm.datasets["train"]) == 12 and len(dm.datasets["val"]) == 118  # GT train, detection val
     batch = next(iter(dm.train_dataloader()))
     b, k = 8, 133
     expected = {
@@ -57,9 +56,7 @@ def test_training_batch_layout(coco_fixtures: Path) -> None:
     w = batch["keypoint_weights"]
     assert set(w.unique().tolist()) <= {0.0, 1.0} and w.sum() > 0
     assert (w <= batch["keypoints_visible"]).all()  # out-of-crop keypoints lose their weight
-    assert (
-        (batch["target_x"].amax(-1) > 0.99) == (w > 0)
-    ).all()  # targets exist exactly where weighted
+    assert ((batch["target_x"].amax(-1) > 0.99) == (w > 0)).all()  # targets exist exactly where weighted
     kp = batch["keypoints"][w > 0]
     assert (kp >= 0).all() and (kp[:, 0] <= 191).all() and (kp[:, 1] <= 255).all()
     assert batch["image"].float().std() > 20  # a real photo, not a blank crop
@@ -95,21 +92,27 @@ def test_stage2_pipeline_settings(coco_fixtures: Path) -> None:
 
 
 class StageRecorder(L.LightningModule):
-    """Records, per epoch, the augmentation stages the loader worker used."""
+    """Records, per epoch, the augmentation stages the loader worker used and what it produced
+    (instance order, a digest of the crops)."""
 
     def __init__(self) -> None:
         super().__init__()
         self.weight = torch.nn.Parameter(torch.zeros(()))
         self.stages: dict[int, set[int]] = {}
+        self.batches: dict[int, list[tuple[list[int], str]]] = {}
 
     def training_step(self, batch: dict, batch_idx: int) -> torch.Tensor:
         self.stages.setdefault(self.current_epoch, set()).update(batch["stage"].tolist())
+        digest = hashlib.md5(batch["image"].numpy().tobytes()).hexdigest()
+        self.batches.setdefault(self.current_epoch, []).append((batch["instance_id"].tolist(), digest))
         return (self.weight - batch["image"].float().mean() / 255) ** 2
 
     def validation_step(self, batch: dict, batch_idx: int) -> None:
         self.log("val/AP", batch["image"].float().mean())
 
     def configure_optimizers(self) -> torch.optim.Optimizer:
+        # as LR schedules do: this builds the train loader before a resumed run's epoch is restored
+        assert self.trainer.estimated_stepping_batches > 0
         return torch.optim.SGD(self.parameters(), lr=0.1)
 
 
@@ -118,9 +121,7 @@ def _fit(
 ) -> tuple[StageRecorder, PoseDataModule]:
     """Fit with one loader worker kept alive across epochs; with ``validate`` the checkpoints are
     written at validation end (as in training runs), else at train-epoch end."""
-    dm = _datamodule(
-        _data_cfg("data.stage2_epoch=2", "data.num_workers=1", "data.persistent_workers=true")
-    )
+    dm = _datamodule(_data_cfg("data.stage2_epoch=2", "data.num_workers=1", "data.persistent_workers=true"))
     module = StageRecorder()
     checkpoints = L.pytorch.callbacks.ModelCheckpoint(
         dirpath=tmp_path,
@@ -152,6 +153,9 @@ def test_stage_switch_reaches_persistent_workers_and_survives_resume(
 ) -> None:
     module, dm = _fit(tmp_path, max_epochs=3, validate=validate)
     assert module.stages == {0: {1}, 1: {1}, 2: {2}}
+    orders = [[i for ids, _ in module.batches[e] for i in ids] for e in range(3)]
+    assert orders[0] != orders[1] and all(len(set(o)) == len(o) == 8 for o in orders)  # reshuffled
+    torch.rand(100)  # the resumed process has another global RNG history
     assert dm.state_dict() == {"stage": 2}
     assert (tmp_path / "epoch1.ckpt").is_file()
     resumed, dm = _fit(
@@ -161,6 +165,7 @@ def test_stage_switch_reaches_persistent_workers_and_survives_resume(
         validate=validate,
     )
     assert resumed.stages == {2: {2}}
+    assert resumed.batches[2] == module.batches[2]  # same order and the same augmented crops
     assert dm.stage == 2
 
 
@@ -192,9 +197,7 @@ def test_missing_annotations_field_fails_at_setup(tmp_path: Path, coco_fixtures:
 
 
 @pytest.mark.parametrize("field", ["keypoints", "face_kpts", "righthand_kpts"])
-def test_keypoints_of_wrong_length_fail_at_setup(
-    tmp_path: Path, coco_fixtures: Path, field: str
-) -> None:
+def test_keypoints_of_wrong_length_fail_at_setup(tmp_path: Path, coco_fixtures: Path, field: str) -> None:
     data = _valid_json(coco_fixtures)
     ann = data["annotations"][0]
     ann[field] = ann[field][:-3]
@@ -211,9 +214,7 @@ def test_keypoints_of_wrong_length_fail_at_setup(
 def test_missing_annotation_file_names_the_path(tmp_path: Path, coco_fixtures: Path) -> None:
     cfg = _data_cfg()
     cfg.train.sources[0].ann_file = str(tmp_path / "nowhere" / "train.json")
-    with pytest.raises(
-        FileNotFoundError, match=f"dataset not found at {tmp_path / 'nowhere' / 'train.json'}"
-    ):
+    with pytest.raises(FileNotFoundError, match=f"dataset not found at {tmp_path / 'nowhere' / 'train.json'}"):
         _datamodule(cfg).setup("fit")
     cfg = _data_cfg()
     cfg.val.det_file = str(tmp_path / "dets.json")
@@ -236,3 +237,57 @@ def test_malformed_boxes_fail_at_setup(tmp_path: Path, coco_fixtures: Path, box:
     cfg.val.det_file = str(tmp_path / "dets.json")
     with pytest.raises(AnnotationError, match=r"dets\.json: detection 5 field 'bbox'"):
         _datamodule(cfg).setup("validate")
+
+
+# ------------------------------------------------------------------ every dataset config
+@pytest.mark.parametrize(
+    ("name", "keypoints", "sources", "bbox_source"),
+    [
+        ("coco_wholebody", 133, 1, "detections"),
+        ("coco", 17, 1, "gt"),
+        ("crowdpose", 14, 1, "detections"),
+        ("ubody", 133, 15, "detections"),
+        ("coco_wholebody_ubody", 133, 16, "detections"),
+    ],
+)
+def test_dataset_configs_point_at_data_dir(
+    tmp_path: Path, name: str, keypoints: int, sources: int, bbox_source: str
+) -> None:
+    cfg = compose("train", [f"data={name}", f"paths.data_dir={tmp_path}"]).data
+    dm = _datamodule(cfg)
+    assert dm.meta.num_keypoints == keypoints == cfg.num_keypoints
+    assert len(cfg.train.sources) == sources and cfg.val.bbox_source == bbox_source
+    assert all(str(s.ann_file).startswith(str(tmp_path)) for s in cfg.train.sources)
+    first = cfg.train.sources[0].ann_file
+    with pytest.raises(FileNotFoundError, match=f"dataset not found at {first}"):
+        dm.setup("fit")
+    with pytest.raises(FileNotFoundError, match=f"dataset not found at {cfg.val.ann_file}"):
+        dm.setup("validate")
+
+
+def test_ubody_configs_sample_every_tenth_frame_with_wide_augmentation(tmp_path: Path) -> None:
+    for name in ("ubody", "coco_wholebody_ubody"):
+        cfg = compose("train", [f"data={name}", f"paths.data_dir={tmp_path}"]).data
+        ubody = [s for s in cfg.train.sources if "UBody" in s.ann_file]
+        assert len(ubody) == 15 and all(s.sample_interval == 10 for s in ubody)
+        assert len({s.ann_file for s in ubody}) == 15
+        dm = _datamodule(cfg)
+        for stage, (shift, dropout) in {1: (0.16, 1.0), 2: (0.0, 0.5)}.items():
+            geometric, photometric = dm.train_pipeline(stage)
+            box = next(s for s in geometric.steps if isinstance(s, RandomBoxTransform))
+            albu = next(s for s in photometric.steps if isinstance(s, PhotometricAlbumentations))
+            assert (box.shift, tuple(box.scale_range), box.rotate) == (shift, (0.5, 1.5), 90)
+            assert albu.dropout_p == dropout
+
+
+def test_mixed_sources_concatenate_and_switch_stage_together(coco_fixtures: Path) -> None:
+    cfg = _data_cfg()
+    first = cfg.train.sources[0]
+    cfg.train.sources = [first, {**first, "sample_interval": 3}]  # + images 40083 and 197388
+    dm = _datamodule(cfg)
+    dm.setup("fit")
+    train = dm.datasets["train"]
+    assert isinstance(train, torch.utils.data.ConcatDataset) and len(train) == 12 + 7
+    dm.set_stage(2)
+    assert [part.stage for part in train.datasets] == [2, 2]
+    assert train[12 + 6]["stage"] == 2 and train[12 + 6]["image_id"] in (40083, 197388)

@@ -31,11 +31,7 @@ def test_left_names_map_to_matching_right_names(name: str) -> None:
         partner = names[meta.flip_indices[i]]
         assert partner == "right_" + names[i][len("left_") :], (names[i], partner)
     # unpaired keypoints (nose, top_head, neck, face centre line) map to themselves
-    unpaired = [
-        i
-        for i, n in enumerate(names)
-        if "left" not in n and "right" not in n and not n.startswith("face-")
-    ]
+    unpaired = [i for i, n in enumerate(names) if "left" not in n and "right" not in n and not n.startswith("face-")]
     np.testing.assert_array_equal(meta.flip_indices[unpaired], unpaired)
 
 
@@ -75,9 +71,7 @@ def test_wholebody_body_sigmas_equal_coco() -> None:
     ]
     np.testing.assert_array_equal(parts["face"], np.arange(23, 91))
     # the official COCO-WholeBody foot sigmas (not mirror-symmetric)
-    np.testing.assert_array_equal(
-        wholebody.sigmas[17:23], [0.068, 0.066, 0.066, 0.092, 0.094, 0.094]
-    )
+    np.testing.assert_array_equal(wholebody.sigmas[17:23], [0.068, 0.066, 0.066, 0.092, 0.094, 0.094])
 
 
 def test_ubody_aliases_and_unknown_name() -> None:
@@ -87,3 +81,17 @@ def test_ubody_aliases_and_unknown_name() -> None:
     assert set(DATASETS) <= set(available_datasets())
     with pytest.raises(ValueError, match="unknown dataset 'nope'"):
         load_meta("nope")
+
+
+def test_half_body_halves_follow_the_reference_keypoint_types() -> None:
+    wholebody = load_meta("coco_wholebody")
+    np.testing.assert_array_equal(wholebody.upper_body, np.arange(11))  # nose .. wrists
+    np.testing.assert_array_equal(wholebody.lower_body, np.arange(11, 23))  # hips .. heels
+    # face and hands are neither upper nor lower body (MMPose keypoint type '')
+    assert not set(range(23, 133)) & set(wholebody.upper_body.tolist() + wholebody.lower_body.tolist())
+    for name in ("coco", "crowdpose"):
+        meta = load_meta(name)
+        both = np.concatenate([meta.upper_body, meta.lower_body])
+        np.testing.assert_array_equal(np.sort(both), np.arange(meta.num_keypoints))
+        lower_names = {meta.keypoint_names[i].split("_")[-1] for i in meta.lower_body}
+        assert lower_names == {"hip", "knee", "ankle"}, name

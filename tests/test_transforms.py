@@ -22,6 +22,7 @@ from cigpose.data.transforms import (
     apply_affine,
     bbox_to_center_scale,
     crop_to_image,
+    truncated_normal,
     warp_matrix,
 )
 
@@ -52,9 +53,7 @@ def test_flip_twice_is_identity(photo: np.ndarray) -> None:
     flip = RandomFlip(load_meta("coco_wholebody").flip_indices, p=1.0)
     rng = np.random.default_rng(0)
     original = _sample(photo.copy())
-    once = flip(
-        {k: (v.copy() if isinstance(v, np.ndarray) else v) for k, v in original.items()}, rng
-    )
+    once = flip({k: (v.copy() if isinstance(v, np.ndarray) else v) for k, v in original.items()}, rng)
     assert not np.array_equal(once["image"], original["image"])
     twice = flip({k: (v.copy() if isinstance(v, np.ndarray) else v) for k, v in once.items()}, rng)
     for key in ("image", "keypoint_weights", "center"):
@@ -91,9 +90,7 @@ def test_flip_moves_image_and_keypoint_together() -> None:
     out = RandomFlip([0], p=1.0)(sample, np.random.default_rng(0))
     y, x = np.unravel_index(out["image"][..., 0].argmax(), (40, 60))
     np.testing.assert_array_equal(out["keypoints"][0], [x, y])
-    assert (
-        RandomFlip([0], p=0.0)(dict(sample), np.random.default_rng(0))["image"] is sample["image"]
-    )
+    assert RandomFlip([0], p=0.0)(dict(sample), np.random.default_rng(0))["image"] is sample["image"]
 
 
 def test_bbox_to_center_scale_pads_and_fixes_aspect() -> None:
@@ -119,9 +116,7 @@ def test_warp_matrix_round_trip_with_crop_to_image() -> None:
             for i in range(n)
         ]
     )
-    back = crop_to_image(
-        torch.from_numpy(crops), torch.from_numpy(centers), torch.from_numpy(scales), INPUT_WH
-    )
+    back = crop_to_image(torch.from_numpy(crops), torch.from_numpy(centers), torch.from_numpy(scales), INPUT_WH)
     np.testing.assert_allclose(back.numpy(), points, atol=1e-4, rtol=0)
     # the box centre goes to the crop centre, the box corners to the crop corners
     m = warp_matrix(np.array([300.0, 200.0]), np.array([96.0, 128.0]), 0.0, INPUT_WH)
@@ -132,9 +127,7 @@ def test_warp_matrix_round_trip_with_crop_to_image() -> None:
 def test_warp_matrix_rotation_by_90_degrees() -> None:
     center, scale = np.array([300.0, 200.0]), np.array([96.0, 128.0])  # 2 crop px per image px
     m = warp_matrix(center, scale, 90.0, INPUT_WH)
-    points = center + np.array(
-        [[10.0, 0.0], [0.0, -10.0], [0.0, 0.0]]
-    )  # right of, above, at centre
+    points = center + np.array([[10.0, 0.0], [0.0, -10.0], [0.0, 0.0]])  # right of, above, at centre
     moved = apply_affine(points, m)
     # +90° turns the content counter-clockwise on screen: right → up, up → left
     np.testing.assert_allclose(moved, [[96, 128 - 20], [96 - 20, 128], [96, 128]], atol=1e-4)
@@ -158,16 +151,12 @@ def test_affine_crop_moves_image_and_keypoints_together(rotation: float) -> None
     out = AffineCrop(INPUT_WH)(sample)
     assert out["image"].shape == (256, 192, 3) and out["image"].dtype == np.uint8
     for x, y in out["keypoints"]:
-        patch = out["image"][
-            int(round(y)) - 1 : int(round(y)) + 2, int(round(x)) - 1 : int(round(x)) + 2, 0
-        ]
+        patch = out["image"][int(round(y)) - 1 : int(round(y)) + 2, int(round(x)) - 1 : int(round(x)) + 2, 0]
         assert patch.max() == 255, (x, y, rotation)
 
 
 def test_random_box_transform_ranges() -> None:
-    step = RandomBoxTransform(
-        shift=0.0, shift_prob=1.0, scale=(0.75, 1.25), rotate=60, rotate_prob=1.0
-    )
+    step = RandomBoxTransform(shift=0.0, shift_prob=1.0, scale=(0.75, 1.25), rotate=60, rotate_prob=1.0)
     rng = np.random.default_rng(0)
     factors, rotations = [], []
     for _ in range(200):
@@ -233,6 +222,39 @@ def test_photometric_steps_are_seeded_and_keep_format(photo: np.ndarray) -> None
     height, width = ys.max() - ys.min() + 1, xs.max() - xs.min() + 1
     assert 0.2 * 256 - 1 <= height <= 0.4 * 256 + 1 and 0.2 * 192 - 1 <= width <= 0.4 * 192 + 1
     off = PhotometricAlbumentations(blur_p=0.0, median_blur_p=0.0, dropout_p=0.0)
-    np.testing.assert_array_equal(
-        off({"image": crop.copy()}, np.random.default_rng(3))["image"], crop
+    np.testing.assert_array_equal(off({"image": crop.copy()}, np.random.default_rng(3))["image"], crop)
+
+
+def test_box_factors_are_truncated_not_clipped_normals() -> None:
+    rng = np.random.default_rng(0)
+    draws = truncated_normal(rng, 20000)
+    assert np.abs(draws).max() < 1.0  # redrawn: no mass piled on the bounds
+    # std of N(0, 1) truncated to [-1, 1] is 0.5396 (clipping instead would give 0.718)
+    assert abs(draws.std() - 0.5396) < 0.01 and abs(draws.mean()) < 0.02
+    step = RandomBoxTransform(shift=0.0, scale=(0.5, 1.5), rotate=90, rotate_prob=1.0)
+    factors = np.array(
+        [
+            step({"center": np.zeros(2), "scale": np.ones(2, np.float32), "rotation": 0.0}, rng)["scale"][0]
+            for _ in range(500)
+        ]
     )
+    assert ((factors > 0.5) & (factors < 1.5)).all() and abs(factors.std() - 0.5396 * 0.5) < 0.03
+
+
+def test_half_body_centres_on_the_keypoint_mean_and_ignores_face_and_hands() -> None:
+    meta = load_meta("coco_wholebody")
+    k = meta.num_keypoints
+    kp = np.zeros((k, 2), np.float32)
+    kp[:11] = [[100.0, 10.0]] * 8 + [[100.0, 40.0]] * 3  # upper body: mean y 18.18, extent 30
+    kp[11:23] = [[100.0, 200.0]] * 12
+    kp[91:] = [[400.0, 400.0]]  # hands far away: not part of the half-body box
+    sample = {
+        "keypoints": kp,
+        "keypoint_weights": np.ones(k, np.float32),
+        "center": np.array([100.0, 100.0], np.float32),
+        "scale": np.array([150.0, 200.0], np.float32),
+    }
+    step = HalfBody(meta.upper_body, meta.lower_body, aspect_ratio=0.75, p=1.0, upper_prob=1.0)
+    out = step(sample, np.random.default_rng(0))
+    np.testing.assert_allclose(out["center"], [100.0, (8 * 10 + 3 * 40) / 11], rtol=1e-6)
+    np.testing.assert_allclose(out["scale"], [45.0 * 0.75, 45.0])  # 30 · 1.5 high

@@ -23,8 +23,7 @@ class SimCCCodec:
         self.split_ratio = float(split_ratio)
         self.bins = (int(self.input_size[0] * split_ratio), int(self.input_size[1] * split_ratio))
 
-    def encode(self, keypoints: np.ndarray, keypoint_weights: np.ndarray
-               ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    def encode(self, keypoints: np.ndarray, keypoint_weights: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """``(N, K, 2)`` crop pixels, ``(N, K)`` weights → targets ``(N, K, W·r)``, ``(N, K, H·r)``
         and weights ``(N, K)``, zero where the ±3σ window lies wholly outside the bins."""
         mu = np.round(np.nan_to_num(keypoints, nan=-1e6) * self.split_ratio)  # (N, K, 2)
@@ -41,8 +40,7 @@ class SimCCCodec:
         return target_x, target_y, weights
 
 
-def decode_simcc(simcc_x: torch.Tensor, simcc_y: torch.Tensor, split_ratio: float
-                 ) -> tuple[torch.Tensor, torch.Tensor]:
+def decode_simcc(simcc_x: torch.Tensor, simcc_y: torch.Tensor, split_ratio: float) -> tuple[torch.Tensor, torch.Tensor]:
     """Argmax per axis / r → crop-pixel coords ``(B, K, 2)``; score ``(B, K)`` = min of the two
     raw-logit maxima. Like MMPose, a keypoint whose score is ≤ 0 gets coordinates −1."""
     max_x, arg_x = simcc_x.max(dim=-1)
@@ -53,8 +51,9 @@ def decode_simcc(simcc_x: torch.Tensor, simcc_y: torch.Tensor, split_ratio: floa
     return coords, scores
 
 
-def flip_simcc(simcc_x: torch.Tensor, simcc_y: torch.Tensor, flip_indices: torch.Tensor
-               ) -> tuple[torch.Tensor, torch.Tensor]:
+def flip_simcc(
+    simcc_x: torch.Tensor, simcc_y: torch.Tensor, flip_indices: torch.Tensor
+) -> tuple[torch.Tensor, torch.Tensor]:
     """Logits of a mirrored image back to the original frame: x bins reversed, keypoints swapped
     with their mirror partners; y only swapped."""
     return simcc_x.flip(-1)[:, flip_indices], simcc_y[:, flip_indices]

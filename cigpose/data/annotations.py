@@ -1,7 +1,9 @@
 """COCO-format annotation files → instance arrays (COCO, COCO-WholeBody v1.0, CrowdPose, UBody).
 
 Malformed files fail here, at start-up, naming the file and the field; unusable instances (bad
-boxes, NaN, no labelled keypoint where one is needed) are dropped with a logged count.
+boxes, NaN, no labelled keypoint where one is needed) are dropped with a logged count per reason.
+Fields are gathered per annotation and converted to arrays in one go (errors are located only
+when that conversion fails).
 """
 
 from __future__ import annotations
@@ -9,16 +11,23 @@ from __future__ import annotations
 import json
 import logging
 from collections import Counter
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
 log = logging.getLogger("cigpose.data")
 
-# COCO-WholeBody v1.0 stores the 133 keypoints in five arrays, four of them with a validity flag.
-WHOLEBODY_PARTS = (("keypoints", 17, None), ("foot_kpts", 6, "foot_valid"), ("face_kpts", 68, "face_valid"),
-                   ("lefthand_kpts", 21, "lefthand_valid"), ("righthand_kpts", 21, "righthand_valid"))
+# COCO-WholeBody v1.0 stores the 133 keypoints in five arrays, four of them with a validity flag;
+# an invalid part counts as unlabelled.
+WHOLEBODY_PARTS = (
+    ("keypoints", 17, None),
+    ("foot_kpts", 6, "foot_valid"),
+    ("face_kpts", 68, "face_valid"),
+    ("lefthand_kpts", 21, "lefthand_valid"),
+    ("righthand_kpts", 21, "righthand_valid"),
+)
 
 
 class AnnotationError(ValueError):
@@ -30,10 +39,12 @@ class Instances:
     """One row per person box. Shapes: N instances, K keypoints.
 
     Attributes:
-        image_id: ``(N,)``. instance_id: ``(N,)`` unique in the split (annotation or detection index).
-        bbox: ``(N, 4)`` xywh. keypoints: ``(N, K, 3)`` x, y, visibility (zeros when unknown).
-        bbox_score: ``(N,)`` (1 for GT boxes). area: ``(N,)``.
+        image_id: ``(N,)``. instance_id: ``(N,)`` unique in the split (annotation id, or the
+            detection's index in the results file).
+        bbox: ``(N, 4)`` xywh, clipped to the image. keypoints: ``(N, K, 3)`` x, y, visibility
+            (zeros when unknown). bbox_score: ``(N,)`` (1 for GT boxes). area: ``(N,)``.
         files: image id → (path, width, height).
+        crowd_index: image id → CrowdPose ``crowdIndex`` (images that have one).
     """
 
     image_id: np.ndarray
@@ -43,13 +54,22 @@ class Instances:
     bbox_score: np.ndarray
     area: np.ndarray
     files: dict[int, tuple[Path, int, int]]
+    crowd_index: dict[int, float] = field(default_factory=dict)
 
     def __len__(self) -> int:
         return len(self.image_id)
 
     def select(self, keep: np.ndarray) -> Instances:
-        return Instances(self.image_id[keep], self.instance_id[keep], self.bbox[keep], self.keypoints[keep],
-                         self.bbox_score[keep], self.area[keep], self.files)
+        return Instances(
+            self.image_id[keep],
+            self.instance_id[keep],
+            self.bbox[keep],
+            self.keypoints[keep],
+            self.bbox_score[keep],
+            self.area[keep],
+            self.files,
+            self.crowd_index,
+        )
 
 
 def read_json(path: Path, what: str) -> object:
@@ -61,61 +81,75 @@ def read_json(path: Path, what: str) -> object:
         raise AnnotationError(f"{path}: not valid JSON ({what}): {err}") from None
 
 
-def _field(obj: dict, key: str, path: Path, where: str) -> object:
+def _field(obj: Any, key: str, path: Path, where: str) -> object:
+    if not isinstance(obj, dict):
+        raise AnnotationError(f"{path}: {where} is not a JSON object")
     if key not in obj:
         raise AnnotationError(f"{path}: {where} has no '{key}' field")
     return obj[key]
 
 
-def _box(obj: dict, path: Path, where: str) -> list[float]:
-    """``[x, y, w, h]`` of one annotation or detection, or an error naming the file and field."""
-    box = _field(obj, "bbox", path, where)
-    try:
-        values = [float(v) for v in box]  # type: ignore[union-attr]
-    except (TypeError, ValueError):
-        values = []
-    if len(values) != 4:
-        raise AnnotationError(f"{path}: {where} field 'bbox' must be [x, y, w, h], got {box!r}")
+def _list_field(data: Any, key: str, path: Path) -> list:
+    values = _field(data, key, path, "the file")
+    if not isinstance(values, list):
+        raise AnnotationError(f"{path}: field '{key}' must be a list")
     return values
 
 
-def _keypoints(ann: dict, num_keypoints: int, path: Path) -> np.ndarray:
-    """``(K, 3)`` from one annotation (whole-body parts concatenated, invalid parts zeroed)."""
-    if num_keypoints == 133:
-        rows = []
-        for key, count, valid in WHOLEBODY_PARTS:
-            values = ann.get(key)
-            if values is None or (valid is not None and not ann.get(valid, True)):
-                rows.append(np.zeros((count, 3), np.float32))
-                continue
-            arr = np.asarray(values, dtype=np.float32)
-            if arr.size != count * 3:
-                raise AnnotationError(f"{path}: annotation {ann.get('id')} field '{key}' has {arr.size} "
-                                      f"values, expected {count * 3}")
-            rows.append(arr.reshape(count, 3))
-        return np.concatenate(rows)
-    arr = np.asarray(_field(ann, "keypoints", path, f"annotation {ann.get('id')}"), dtype=np.float32)
-    if arr.size != num_keypoints * 3:
-        raise AnnotationError(f"{path}: annotation {ann.get('id')} field 'keypoints' has {arr.size} values, "
-                              f"expected {num_keypoints * 3}")
-    return arr.reshape(num_keypoints, 3)
+def _numbers(values: list, width: int, key: str, path: Path, names: list[str]) -> np.ndarray:
+    """``(N, width)`` float32 from N lists; on failure, an error naming the first bad entry."""
+    try:
+        array = np.asarray(values, dtype=np.float32)
+        if array.shape == (len(values), width):
+            return array
+    except (TypeError, ValueError):
+        pass
+    for value, name in zip(values, names, strict=True):
+        try:
+            size = np.asarray(value, dtype=np.float32).size
+        except (TypeError, ValueError):
+            raise AnnotationError(f"{path}: {name} field '{key}' is not a list of numbers, got {value!r:.80}") from None
+        if size != width:
+            if key == "bbox":
+                raise AnnotationError(f"{path}: {name} field 'bbox' must be [x, y, w, h], got {value!r:.80}")
+            raise AnnotationError(f"{path}: {name} field '{key}' has {size} values, expected {width}")
+    raise AnnotationError(f"{path}: field '{key}' could not be read as numbers")  # unreachable
 
 
-def load_images(data: dict, path: Path, image_root: Path) -> dict[int, tuple[Path, int, int]]:
-    images = _field(data, "images", path, "the file")
-    if not isinstance(images, list):
-        raise AnnotationError(f"{path}: field 'images' must be a list")
-    files = {}
-    for img in images:
-        where = f"image {img.get('id')}"
-        files[int(_field(img, "id", path, "an image"))] = (
+def _keypoints(rows: list[dict], num_keypoints: int, path: Path, names: list[str]) -> np.ndarray:
+    """``(N, K, 3)``: COCO-style ``keypoints``, or for K = 133 the five COCO-WholeBody arrays
+    concatenated (a part flagged invalid or absent is all zeros)."""
+    parts = WHOLEBODY_PARTS if num_keypoints == 133 else (("keypoints", num_keypoints, None),)
+    arrays = []
+    for key, count, valid in parts:
+        zeros = [0.0] * (3 * count)
+        if key == "keypoints":
+            values = [_field(a, key, path, name) for a, name in zip(rows, names, strict=True)]
+        else:
+            values = [a.get(key) if a.get(valid, True) and a.get(key) is not None else zeros for a in rows]
+        arrays.append(_numbers(values, 3 * count, key, path, names).reshape(-1, count, 3))
+    return np.concatenate(arrays, axis=1)
+
+
+def load_images(data: Any, path: Path, image_root: Path) -> tuple[dict[int, tuple[Path, int, int]], dict[int, float]]:
+    """Image id → (file, width, height), and image id → ``crowdIndex`` where present."""
+    files, crowd_index = {}, {}
+    for img in _list_field(data, "images", path):
+        image_id = int(_field(img, "id", path, "an image"))  # type: ignore[arg-type]
+        where = f"image {image_id}"
+        files[image_id] = (
             image_root / str(_field(img, "file_name", path, where)),
-            int(_field(img, "width", path, where)), int(_field(img, "height", path, where)))
-    return files
+            int(_field(img, "width", path, where)),  # type: ignore[arg-type]
+            int(_field(img, "height", path, where)),
+        )  # type: ignore[arg-type]
+        if "crowdIndex" in img:
+            crowd_index[image_id] = float(img["crowdIndex"])
+    return files, crowd_index
 
 
 def clip_boxes(bbox: np.ndarray, widths: np.ndarray, heights: np.ndarray) -> np.ndarray:
-    """xywh boxes clipped to their image; boxes fully outside end with zero size."""
+    """xywh boxes ``(N, 4)`` clipped to their image (``(N,)`` sizes); boxes fully outside end
+    with zero size."""
     x1 = np.clip(bbox[:, 0], 0, widths - 1)
     y1 = np.clip(bbox[:, 1], 0, heights - 1)
     x2 = np.clip(bbox[:, 0] + bbox[:, 2], 0, widths - 1)
@@ -123,17 +157,25 @@ def clip_boxes(bbox: np.ndarray, widths: np.ndarray, heights: np.ndarray) -> np.
     return np.stack([x1, y1, x2 - x1, y2 - y1], axis=1)
 
 
+def _image_sizes(files: dict[int, tuple[Path, int, int]], image_id: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Width and height ``(N,)`` of each instance's image."""
+    ids = np.fromiter(files, dtype=np.int64, count=len(files))
+    sizes = np.array([(w, h) for _, w, h in files.values()], np.float32).reshape(-1, 2)
+    order = np.argsort(ids)
+    rows = order[np.searchsorted(ids, image_id, sorter=order)] if len(ids) else image_id
+    return sizes[rows, 0], sizes[rows, 1]
+
+
 def drop_bad(instances: Instances, source: str, need_keypoints: bool) -> Instances:
-    """Remove instances with non-finite values, empty boxes or (``need_keypoints``) no labelled
-    keypoint; logs one count per reason."""
+    """Remove instances with non-finite values, empty boxes (after clipping to the image) or
+    (``need_keypoints``) no labelled keypoint; logs one count per reason."""
     reasons: Counter[str] = Counter()
     finite = np.isfinite(instances.bbox).all(1) & np.isfinite(instances.keypoints).all((1, 2))
     reasons["NaN/Inf in annotation"] = int((~finite).sum())
     inst = instances.select(finite)
-    widths = np.array([inst.files[i][1] for i in inst.image_id], np.float32).reshape(-1)
-    heights = np.array([inst.files[i][2] for i in inst.image_id], np.float32).reshape(-1)
-    inst.bbox = clip_boxes(inst.bbox, widths, heights) if len(inst) else inst.bbox
-    sized = (inst.bbox[:, 2] > 1) & (inst.bbox[:, 3] > 1)
+    if len(inst):
+        inst.bbox = clip_boxes(inst.bbox, *_image_sizes(inst.files, inst.image_id))
+    sized = (inst.bbox[:, 2] > 0) & (inst.bbox[:, 3] > 0)
     reasons["box of zero/negative size or outside the image"] = int((~sized).sum())
     inst = inst.select(sized)
     if need_keypoints:
@@ -146,61 +188,71 @@ def drop_bad(instances: Instances, source: str, need_keypoints: bool) -> Instanc
     return inst
 
 
-def load_gt_instances(ann_file: str | Path, image_root: str | Path, num_keypoints: int,
-                      need_keypoints: bool, frame_stride: int = 1) -> Instances:
-    """GT person boxes of a COCO-format file (crowd boxes excluded). ``frame_stride`` keeps every
-    n-th image (UBody's protocol: every 10th frame)."""
+def load_gt_instances(
+    ann_file: str | Path, image_root: str | Path, num_keypoints: int, need_keypoints: bool, sample_interval: int = 1
+) -> Instances:
+    """GT person boxes of a COCO-format file (crowd boxes excluded). ``sample_interval`` keeps
+    the images whose id is a multiple of it (UBody: 10, as the reference's ``sample_interval``)."""
     path = Path(ann_file)
     data = read_json(path, "annotations")
     if not isinstance(data, dict):
         raise AnnotationError(f"{path}: expected a JSON object with 'images' and 'annotations'")
-    files = load_images(data, path, Path(image_root))
-    if frame_stride > 1:
-        keep_ids = set(sorted(files)[::frame_stride])
-        files = {k: v for k, v in files.items() if k in keep_ids}
-    anns = _field(data, "annotations", path, "the file")
-    if not isinstance(anns, list):
-        raise AnnotationError(f"{path}: field 'annotations' must be a list")
-    rows = [a for a in anns if not a.get("iscrowd", 0) and int(_field(a, "image_id", path, "an annotation")) in files]
-    k = num_keypoints
+    files, crowd_index = load_images(data, path, Path(image_root))
+    anns = _list_field(data, "annotations", path)
+    listed = set(files)
+    if sample_interval > 1:
+        files = {i: f for i, f in files.items() if i % sample_interval == 0}
+    image_ids = [int(_field(a, "image_id", path, "an annotation")) for a in anns]  # type: ignore
+    unknown = sum(i not in listed for i in image_ids)
+    if unknown:
+        log.warning("%s: skipped %d annotation(s) of images not listed in 'images'", path, unknown)
+    kept = [(a, i) for a, i in zip(anns, image_ids, strict=True) if i in files and not a.get("iscrowd", 0)]
+    rows = [a for a, _ in kept]
+    names = [f"annotation {a.get('id', i)}" for i, a in enumerate(rows)]
+    bbox = _numbers([_field(a, "bbox", path, n) for a, n in zip(rows, names, strict=True)], 4, "bbox", path, names)
     inst = Instances(
-        image_id=np.array([int(a["image_id"]) for a in rows], np.int64),
-        instance_id=np.array([int(a.get("id", i)) for i, a in enumerate(rows)], np.int64),
-        bbox=np.array([_box(a, path, f"annotation {a.get('id')}") for a in rows], np.float32).reshape(-1, 4),
-        keypoints=np.stack([_keypoints(a, k, path) for a in rows]) if rows else np.zeros((0, k, 3), np.float32),
+        image_id=np.array([i for _, i in kept], np.int64).reshape(-1),
+        instance_id=np.array([a.get("id", i) for i, a in enumerate(rows)], np.int64),
+        bbox=bbox,
+        keypoints=_keypoints(rows, num_keypoints, path, names),
         bbox_score=np.ones(len(rows), np.float32),
-        area=np.array([a.get("area", 0.0) for a in rows], np.float32),
+        area=np.array([a.get("area", 0.0) for a in rows], np.float32).reshape(-1),
         files=files,
+        crowd_index=crowd_index,
     )
     return drop_bad(inst, str(path), need_keypoints)
 
 
-def load_detections(det_file: str | Path, gt_file: str | Path, image_root: str | Path, num_keypoints: int,
-                    score_threshold: float = 0.0) -> Instances:
-    """Person detections (COCO results JSON) on the images of ``gt_file``."""
+def load_detections(
+    det_file: str | Path, gt_file: str | Path, image_root: str | Path, num_keypoints: int, score_threshold: float = 0.0
+) -> Instances:
+    """Person detections (COCO results JSON: ``image_id``, ``bbox``, ``score``, optional
+    ``category_id``) with score ≥ ``score_threshold`` on the images of ``gt_file``."""
     path = Path(det_file)
     dets = read_json(path, "detections")
     if not isinstance(dets, list):
         raise AnnotationError(f"{path}: a detection results file must be a JSON list")
     gt_path = Path(gt_file)
-    files = load_images(read_json(gt_path, "annotations"), gt_path, Path(image_root))  # type: ignore[arg-type]
-    rows, boxes = [], []
-    for index, d in enumerate(dets):
-        for key in ("image_id", "bbox", "score"):
-            _field(d, key, path, f"detection {index}")
-        box = _box(d, path, f"detection {index}")
-        if int(d.get("category_id", 1)) == 1 and float(d["score"]) >= score_threshold and int(d["image_id"]) in files:
-            rows.append(d)
-            boxes.append(box)
-    n = len(rows)
-    bbox = np.array(boxes, np.float32).reshape(-1, 4)
+    files, crowd_index = load_images(read_json(gt_path, "annotations"), gt_path, Path(image_root))
+    names = [f"detection {i}" for i in range(len(dets))]
+    columns = {
+        key: [_field(d, key, path, n) for d, n in zip(dets, names, strict=True)]
+        for key in ("image_id", "bbox", "score")
+    }
+    bbox = _numbers(columns["bbox"], 4, "bbox", path, names)
+    score = _numbers([[s] for s in columns["score"]], 1, "score", path, names)[:, 0]
+    image_id = np.array(columns["image_id"], np.int64).reshape(-1)
+    category = np.array([d.get("category_id", 1) for d in dets], np.int64).reshape(-1)
+    keep = (category == 1) & (score >= score_threshold) & np.isin(image_id, list(files))
+    n = int(keep.sum())
     inst = Instances(
-        image_id=np.array([int(d["image_id"]) for d in rows], np.int64),
-        instance_id=np.arange(n, dtype=np.int64),
-        bbox=bbox,
+        image_id=image_id[keep],
+        instance_id=np.flatnonzero(keep).astype(np.int64),
+        bbox=bbox[keep],
         keypoints=np.zeros((n, num_keypoints, 3), np.float32),
-        bbox_score=np.array([d["score"] for d in rows], np.float32),
-        area=bbox[:, 2] * bbox[:, 3],
+        bbox_score=score[keep],
+        area=bbox[keep, 2] * bbox[keep, 3],
         files=files,
+        crowd_index=crowd_index,
     )
     return drop_bad(inst, str(path), need_keypoints=False)

@@ -8,14 +8,15 @@ from pathlib import Path
 from typing import Any
 
 import lightning as L
-import numpy as np
 from omegaconf import DictConfig, OmegaConf
-from torch.utils.data import ConcatDataset, DataLoader
+from torch.utils.data import ConcatDataset, DataLoader, Sampler
 
 from cigpose.codec.simcc import SimCCCodec
 from cigpose.data.annotations import load_detections, load_gt_instances
 from cigpose.data.dataset import TopDownDataset
 from cigpose.data.metainfo import DatasetMeta, load_meta
+from cigpose.data.sampler import EpochShuffleSampler
+from cigpose.data.stage_switch import AugmentationStageSwitch
 from cigpose.data.transforms import (
     Compose,
     EncodeTargets,
@@ -44,7 +45,7 @@ class PoseDataModule(L.LightningDataModule):
     """Args (all from ``conf/data/<name>.yaml``):
     name: dataset label. meta: keypoint metadata name. num_keypoints: K (checked against meta).
     input_size: [h, w]. sigma: SimCC σ (x, y). split_ratio: r.
-    train: ``{sources: [{ann_file, image_root, frame_stride}]}``.
+    train: ``{sources: [{ann_file, image_root, sample_interval}]}`` (several: concatenated).
     val / test: ``{ann_file, image_root, bbox_source: gt|detections, det_file, det_score_thr}``.
     augmentation: ``stage1`` / ``stage2`` dicts of ``shift``, ``scale``, ``rotate``, ``dropout_p``,
         plus ``flip_p``, ``half_body_p``.
@@ -52,12 +53,30 @@ class PoseDataModule(L.LightningDataModule):
     persistent_workers: loader settings. main_metric: what selects the best checkpoint.
     """
 
-    def __init__(self, name: str, meta: str, num_keypoints: int, input_size: Sequence[int],
-                 sigma: Sequence[float], split_ratio: float = 2.0, train: Any = None, val: Any = None,
-                 test: Any = None, augmentation: Any = None, stage2_epoch: int = 270, batch_size: int = 64,
-                 num_workers: int = 4, pin_memory: bool = True, persistent_workers: bool = True,
-                 main_metric: str = "AP", seed: int = 0, **_: Any):
+    def __init__(
+        self,
+        name: str,
+        meta: str,
+        num_keypoints: int,
+        input_size: Sequence[int],
+        sigma: Sequence[float],
+        split_ratio: float = 2.0,
+        train: Any = None,
+        val: Any = None,
+        test: Any = None,
+        augmentation: Any = None,
+        stage2_epoch: int = 270,
+        batch_size: int = 64,
+        num_workers: int = 4,
+        pin_memory: bool = True,
+        persistent_workers: bool = True,
+        main_metric: str = "AP",
+        seed: int = 0,
+        **unused: Any,
+    ):
         super().__init__()
+        if unused:  # e.g. helper keys the config interpolates from (`root`)
+            log.info("data config keys not read by PoseDataModule: %s", ", ".join(sorted(unused)))
         self.name = name
         self.meta: DatasetMeta = load_meta(meta)
         if self.meta.num_keypoints != int(num_keypoints):
@@ -74,7 +93,7 @@ class PoseDataModule(L.LightningDataModule):
         self.pin_memory = bool(pin_memory)
         self.persistent_workers = bool(persistent_workers) and self.num_workers > 0
         self.main_metric = main_metric
-        self.seed = seed
+        self.seed = int(seed)
         self.stage = 1
         self.datasets: dict[str, Any] = {}
 
@@ -91,25 +110,21 @@ class PoseDataModule(L.LightningDataModule):
         aug = self.augmentation
         ranges = {**{"shift": 0.16, "scale": [0.6, 1.4], "rotate": 80, "dropout_p": 1.0}, **aug.get("stage1", {})}
         if stage == 2:
-            ranges = {**ranges, **{"shift": 0.0, "scale": [0.75, 1.25], "rotate": 60, "dropout_p": 0.5},
-                      **aug.get("stage2", {})}
+            ranges = {
+                **ranges,
+                **{"shift": 0.0, "scale": [0.75, 1.25], "rotate": 60, "dropout_p": 0.5},
+                **aug.get("stage2", {}),
+            }
         aspect = self.input_wh[0] / self.input_wh[1]
-        upper, lower = self._upper_lower()
-        geometric = Compose([
-            RandomFlip(self.meta.flip_indices, aug.get("flip_p", 0.5)),
-            HalfBody(upper, lower, aspect, p=aug.get("half_body_p", 0.3)),
-            RandomBoxTransform(shift=ranges["shift"], scale=ranges["scale"], rotate=ranges["rotate"]),
-        ])
+        geometric = Compose(
+            [
+                RandomFlip(self.meta.flip_indices, aug.get("flip_p", 0.5)),
+                HalfBody(self.meta.upper_body, self.meta.lower_body, aspect, p=aug.get("half_body_p", 0.3)),
+                RandomBoxTransform(shift=ranges["shift"], scale=ranges["scale"], rotate=ranges["rotate"]),
+            ]
+        )
         photometric = Compose([HSVJitter(), PhotometricAlbumentations(dropout_p=ranges["dropout_p"])])
         return geometric, photometric
-
-    def _upper_lower(self) -> tuple[np.ndarray, np.ndarray]:
-        parts = self.meta.coarse_parts
-        lower = np.concatenate([parts[p] for p in ("legs", "feet") if p in parts] + [np.array([], np.int64)])
-        hips = np.array([i for i, n in enumerate(self.meta.keypoint_names) if n.endswith("_hip")], np.int64)
-        lower = np.union1d(lower, hips)
-        upper = np.setdiff1d(np.arange(self.meta.num_keypoints), lower)
-        return upper, lower
 
     def _train_dataset(self) -> TopDownDataset | ConcatDataset:
         sources = self.train_cfg.get("sources") or []
@@ -118,19 +133,25 @@ class PoseDataModule(L.LightningDataModule):
         stages = {1: self.train_pipeline(1), 2: self.train_pipeline(2)}
         parts = []
         for src in sources:
-            instances = load_gt_instances(_require(src["ann_file"]), _require(src["image_root"]),
-                                          self.meta.num_keypoints, need_keypoints=True,
-                                          frame_stride=int(src.get("frame_stride", 1)))
-            parts.append(TopDownDataset(instances, self.input_wh, EncodeTargets(self.codec), stages,
-                                        train=True, seed=self.seed))
+            instances = load_gt_instances(
+                _require(src["ann_file"]),
+                _require(src["image_root"]),
+                self.meta.num_keypoints,
+                need_keypoints=True,
+                sample_interval=int(src.get("sample_interval", 1)),
+            )
+            parts.append(
+                TopDownDataset(instances, self.input_wh, EncodeTargets(self.codec), stages, train=True, seed=self.seed)
+            )
         return parts[0] if len(parts) == 1 else ConcatDataset(parts)
 
     def _eval_dataset(self, split: str) -> TopDownDataset:
         cfg = self.split_cfg[split]
         ann, root = _require(cfg["ann_file"]), _require(cfg["image_root"])
         if cfg.get("bbox_source", "gt") == "detections":
-            instances = load_detections(_require(cfg["det_file"]), ann, root, self.meta.num_keypoints,
-                                        float(cfg.get("det_score_thr", 0.0)))
+            instances = load_detections(
+                _require(cfg["det_file"]), ann, root, self.meta.num_keypoints, float(cfg.get("det_score_thr", 0.0))
+            )
         else:
             instances = load_gt_instances(ann, root, self.meta.num_keypoints, need_keypoints=False)
         return TopDownDataset(instances, self.input_wh, EncodeTargets(self.codec))
@@ -162,28 +183,33 @@ class PoseDataModule(L.LightningDataModule):
             ds.set_epoch(epoch)
 
     # -------------------------------------------------------------- loaders
-    def _loader(self, dataset: Any, shuffle: bool, drop_last: bool = False) -> DataLoader:
-        return DataLoader(dataset, batch_size=self.batch_size, shuffle=shuffle, drop_last=drop_last,
-                          num_workers=self.num_workers, pin_memory=self.pin_memory,
-                          persistent_workers=self.persistent_workers)
+    def _loader(self, dataset: Any, sampler: Sampler | None = None, drop_last: bool = False) -> DataLoader:
+        return DataLoader(
+            dataset,
+            batch_size=self.batch_size,
+            sampler=sampler,
+            drop_last=drop_last,
+            num_workers=self.num_workers,
+            pin_memory=self.pin_memory,
+            persistent_workers=self.persistent_workers,
+        )
 
     def train_dataloader(self) -> DataLoader:
+        """Shuffled by (seed, epoch) (``EpochShuffleSampler``; a DistributedSampler under DDP). The stage
+        and the augmentation epoch are set by the ``AugmentationStageSwitch`` callback."""
         train = self.datasets["train"]
-        if self.trainer is not None:
-            # Lightning asks for this loader after a resume has restored the loops (on_fit_start
-            # still sees epoch 0) and before the workers prefetch: set the first epoch's stage here.
-            # `processed` = epochs whose batches all ran = the epoch about to run (Lightning seeds
-            # the sampler with it too).
-            epoch = self.trainer.fit_loop.epoch_progress.current.processed
-            self.set_stage(2 if epoch >= self.stage2_epoch else 1)
-            self.set_epoch(epoch)
-        return self._loader(train, shuffle=True, drop_last=len(train) > self.batch_size)
+        if self.trainer is not None and not any(isinstance(c, AugmentationStageSwitch) for c in self.trainer.callbacks):
+            log.warning(
+                "no AugmentationStageSwitch callback: every epoch uses augmentation stage 1 with the epoch-0 draws"
+            )
+        sampler = EpochShuffleSampler(train, seed=self.seed)
+        return self._loader(train, sampler, drop_last=len(train) > self.batch_size)
 
     def val_dataloader(self) -> DataLoader:
-        return self._loader(self.datasets["val"], shuffle=False)
+        return self._loader(self.datasets["val"])
 
     def test_dataloader(self) -> DataLoader:
-        return self._loader(self.datasets["test"], shuffle=False)
+        return self._loader(self.datasets["test"])
 
     def state_dict(self) -> dict[str, Any]:
         return {"stage": self.stage}

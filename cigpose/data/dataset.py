@@ -1,13 +1,32 @@
-"""Top-down dataset: one person box → one augmented, encoded crop.
+"""Top-down dataset: one person box → one augmented, SimCC-encoded crop.
 
-Item (collated by the default collate into a batch dict):
-``image`` uint8 ``(3, H, W)`` RGB (normalised on the device by the model side), ``target_x``
-``(K, W·r)``, ``target_y`` ``(K, H·r)``, ``keypoint_weights`` ``(K,)``, ``keypoints`` ``(K, 2)``
-crop pixels, ``keypoints_visible`` ``(K,)``, ``image_id``, ``instance_id``, ``center`` ``(2,)``,
-``scale`` ``(2,)``, ``bbox_score``, ``area``, ``valid`` (False: the image could not be read — an
-evaluation sample kept as a placeholder and left out of the metric), ``resampled`` (how many
-unreadable training samples were replaced to produce this one) and ``stage`` (the augmentation
-stage the producing process used).
+Batch contract (one item; the default collate stacks them, adding a leading batch dim B):
+
+=====================  =========================  =============================================
+key                    item shape, dtype          meaning
+=====================  =========================  =============================================
+``image``              (3, H, W) uint8            RGB crop, NOT normalised (the model side
+                                                  normalises on device: mean 123.675, 116.28,
+                                                  103.53; std 58.395, 57.12, 57.375)
+``target_x``           (K, W·r) float32           SimCC Gaussian, peak 1; zeros where weight 0
+``target_y``           (K, H·r) float32
+``keypoint_weights``   (K,) float32               1 = labelled and inside the crop
+``keypoints``          (K, 2) float32             GT in crop pixels
+``keypoints_visible``  (K,) float32               1 = labelled (before the in-crop test)
+``image_id``           int → int64                COCO image id
+``instance_id``        int → int64                unique and stable per box of the split (GT:
+                                                  annotation id; detections: index in the
+                                                  results file); de-duplicates DDP padding
+``center``, ``scale``  (2,) float32               crop box in image pixels (w, h of ``scale``);
+                                                  evaluation crops are unrotated, so
+                                                  ``transforms.crop_to_image`` maps back
+``bbox_score``         float → float64            detector score (1 for GT boxes)
+``area``               float → float64            annotation area (detections: box w·h)
+``valid``              bool                       False: unreadable image — an evaluation
+                                                  placeholder (black crop) to leave out
+``resampled``          int → int64                training: unreadable samples replaced
+``stage``              int → int64                augmentation stage that produced the item
+=====================  =========================  =============================================
 """
 
 from __future__ import annotations
@@ -62,9 +81,15 @@ class TopDownDataset(Dataset):
     ``set_stage`` / ``set_epoch`` at their next item without rebuilding the loader.
     """
 
-    def __init__(self, instances: Instances, input_size: tuple[int, int], encoder: EncodeTargets,
-                 stages: dict[int, tuple[Compose, Compose]] | None = None, train: bool = False,
-                 seed: int = 0):
+    def __init__(
+        self,
+        instances: Instances,
+        input_size: tuple[int, int],
+        encoder: EncodeTargets,
+        stages: dict[int, tuple[Compose, Compose]] | None = None,
+        train: bool = False,
+        seed: int = 0,
+    ):
         if len(instances) == 0:
             raise ValueError("the dataset has no usable instance (every box was dropped; see the log)")
         self.instances = instances
@@ -77,6 +102,7 @@ class TopDownDataset(Dataset):
         self.seed = seed
         self._stage = mp.Value("i", min(self.stages) if self.stages else 0, lock=False)
         self._epoch = mp.Value("i", 0, lock=False)
+        self.unreadable = 0  # images found unreadable by this process
 
     def __len__(self) -> int:
         return len(self.instances)
@@ -99,8 +125,14 @@ class TopDownDataset(Dataset):
         image = read_image(path)
         kp = inst.keypoints[index]
         center, scale = bbox_to_center_scale(inst.bbox[index], self.aspect)
-        sample = {"image": image, "keypoints": kp[:, :2].copy(), "keypoint_weights": (kp[:, 2] > 0).astype(np.float32),
-                  "center": center, "scale": scale, "rotation": 0.0}
+        sample = {
+            "image": image,
+            "keypoints": kp[:, :2].copy(),
+            "keypoint_weights": (kp[:, 2] > 0).astype(np.float32),
+            "center": center,
+            "scale": scale,
+            "rotation": 0.0,
+        }
         geometric, photometric = self.stages.get(self.stage, (None, None))
         if geometric is not None:
             sample = geometric(sample, rng)
@@ -129,19 +161,32 @@ class TopDownDataset(Dataset):
 
     def __getitem__(self, index: int) -> dict:
         rng = np.random.default_rng((self.seed, int(self._epoch.value), index))
+        current = index
         for attempt in range(MAX_CONSECUTIVE_BAD):
-            current = (index + attempt * 7919) % len(self)  # a fixed, well-spread walk
             try:
                 item = self._sample(current, rng)
                 item["resampled"] = attempt
                 return item
             except UnreadableImage as err:
-                log.warning("skipping unreadable image: %s", err)
+                self.unreadable += 1
                 if not self.train:
+                    log.warning(
+                        "evaluation: unreadable image kept as an invalid sample (%d so far in this process): %s",
+                        self.unreadable,
+                        err,
+                    )
                     return self._placeholder(index)
-        raise RuntimeError(f"{MAX_CONSECUTIVE_BAD} consecutive samples had unreadable images (last: "
-                           f"instance {index}); is the image folder right? "
-                           f"e.g. {self.instances.files[int(self.instances.image_id[index])][0]}")
+                log.warning(
+                    "training: skipped unreadable image, drawing another sample (%d so far in this process): %s",
+                    self.unreadable,
+                    err,
+                )
+                current = int(rng.integers(len(self)))
+        raise RuntimeError(
+            f"{MAX_CONSECUTIVE_BAD} consecutive samples had unreadable images (last: instance "
+            f"{current}, {self.instances.files[int(self.instances.image_id[current])][0]}); is "
+            "the image folder right?"
+        )
 
     def _placeholder(self, index: int) -> dict:
         """An all-black crop flagged ``valid=False`` so evaluation counts it and moves on."""
@@ -150,10 +195,20 @@ class TopDownDataset(Dataset):
         k = inst.keypoints.shape[1]
         bins = self.encoder.codec.bins
         center, scale = bbox_to_center_scale(inst.bbox[index], self.aspect)
-        return {"image": torch.zeros(3, h, w, dtype=torch.uint8), "target_x": torch.zeros(k, bins[0]),
-                "target_y": torch.zeros(k, bins[1]), "keypoint_weights": torch.zeros(k),
-                "keypoints": torch.zeros(k, 2), "keypoints_visible": torch.zeros(k),
-                "image_id": int(inst.image_id[index]), "instance_id": int(inst.instance_id[index]),
-                "center": torch.from_numpy(center), "scale": torch.from_numpy(scale),
-                "bbox_score": float(inst.bbox_score[index]), "area": float(inst.area[index]),
-                "valid": False, "resampled": 0, "stage": self.stage}
+        return {
+            "image": torch.zeros(3, h, w, dtype=torch.uint8),
+            "target_x": torch.zeros(k, bins[0]),
+            "target_y": torch.zeros(k, bins[1]),
+            "keypoint_weights": torch.zeros(k),
+            "keypoints": torch.zeros(k, 2),
+            "keypoints_visible": torch.zeros(k),
+            "image_id": int(inst.image_id[index]),
+            "instance_id": int(inst.instance_id[index]),
+            "center": torch.from_numpy(center),
+            "scale": torch.from_numpy(scale),
+            "bbox_score": float(inst.bbox_score[index]),
+            "area": float(inst.area[index]),
+            "valid": False,
+            "resampled": 0,
+            "stage": self.stage,
+        }

@@ -44,9 +44,7 @@ def draw_batch(batch: dict, meta: DatasetMeta, num_images: int) -> np.ndarray:
 def show_batch(cfg: DictConfig) -> Path:
     """Build the datamodule of ``cfg.data`` at augmentation ``cfg.stage``, draw one training batch
     of ``cfg.num_images`` crops and write it to ``cfg.output``."""
-    datamodule: PoseDataModule = hydra.utils.instantiate(
-        cfg.data, batch_size=int(cfg.num_images), _recursive_=False
-    )
+    datamodule: PoseDataModule = hydra.utils.instantiate(cfg.data, batch_size=int(cfg.num_images), _recursive_=False)
     datamodule.setup("fit")
     datamodule.set_stage(int(cfg.stage))
     batch = next(iter(datamodule.train_dataloader()))

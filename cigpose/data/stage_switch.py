@@ -1,9 +1,12 @@
 """Two augmentation stages (SPEC §5): from ``stage2_epoch`` the box shift is 0, CoarseDropout
 p 0.5 and the scale/rotation ranges narrow.
 
-The stage is derived from the epoch number, so it survives resume. It is set at the end of the
-previous epoch (before workers prefetch the next one) and at fit start; the datasets keep it in
-shared memory, so persistent worker processes pick it up.
+The stage (and the epoch that seeds each sample's augmentation draws) is derived from the epoch
+number, so it survives resume: it is set at train start (after Lightning has restored the loops
+of a resumed run, before the first batch is fetched) and at the end of each epoch for the next
+one (before persistent workers prefetch it). The datasets keep both in shared memory, so worker
+processes see the change without the loader being rebuilt. ``PoseDataModule`` needs this callback:
+without it every epoch uses stage 1 and the epoch-0 draws.
 """
 
 from __future__ import annotations
@@ -24,12 +27,34 @@ class AugmentationStageSwitch(L.Callback):
             dm.set_stage(self.stage(epoch))
             dm.set_epoch(epoch)
 
-    def on_fit_start(self, trainer: L.Trainer, module: L.LightningModule) -> None:
-        self._apply(trainer, trainer.current_epoch)
+    def on_train_start(self, trainer: L.Trainer, module: L.LightningModule) -> None:
+        # not on_fit_start: Lightning restores a resumed run's epoch between the two
+        epoch = trainer.current_epoch
+        self._apply(trainer, epoch)
+        if epoch > 0:
+            _restart_train_iterator(trainer, epoch)
 
     def on_train_epoch_end(self, trainer: L.Trainer, module: L.LightningModule) -> None:
         self._apply(trainer, trainer.current_epoch + 1)
 
     def on_train_epoch_start(self, trainer: L.Trainer, module: L.LightningModule) -> None:
-        module.log("data/augmentation_stage", float(self.stage(trainer.current_epoch)), on_step=False,
-                   on_epoch=True)
+        module.log("data/augmentation_stage", float(self.stage(trainer.current_epoch)), on_step=False, on_epoch=True)
+
+
+def _restart_train_iterator(trainer: L.Trainer, epoch: int) -> None:
+    """Rebuild the first training iterator of a resumed run with the restored epoch.
+
+    When the LR schedule asks for ``trainer.estimated_stepping_batches``, Lightning builds the train
+    loader and its iterator before it restores the checkpoint's loops, and on resume it keeps that
+    iterator for the first epoch: worker processes would already have drawn indices with the
+    epoch-0 sampler order and crops with the epoch-0 augmentation seeds.
+    """
+    loaders = trainer.train_dataloader
+    for loader in loaders if isinstance(loaders, list | tuple) else [loaders]:
+        batch_sampler = getattr(loader, "batch_sampler", None)
+        for sampler in (getattr(loader, "sampler", None), getattr(batch_sampler, "sampler", None)):
+            if callable(getattr(sampler, "set_epoch", None)):
+                sampler.set_epoch(epoch)
+    fetcher = getattr(trainer.fit_loop, "_data_fetcher", None)  # Lightning 2.x
+    if fetcher is not None:
+        iter(fetcher)  # persistent workers drop what they prefetched and start over

@@ -22,8 +22,7 @@ from cigpose.codec.simcc import SimCCCodec
 Sample = dict[str, Any]
 
 
-def bbox_to_center_scale(bbox: np.ndarray, aspect_ratio: float, padding: float = 1.25
-                         ) -> tuple[np.ndarray, np.ndarray]:
+def bbox_to_center_scale(bbox: np.ndarray, aspect_ratio: float, padding: float = 1.25) -> tuple[np.ndarray, np.ndarray]:
     """Box ``(4,)`` xywh → center ``(2,)`` and scale ``(2,)`` (w, h) padded and widened/heightened
     to ``aspect_ratio`` = w / h of the network input."""
     x, y, w, h = (float(v) for v in bbox)
@@ -36,8 +35,7 @@ def bbox_to_center_scale(bbox: np.ndarray, aspect_ratio: float, padding: float =
     return center, np.array([w, h], dtype=np.float32)
 
 
-def warp_matrix(center: np.ndarray, scale: np.ndarray, rotation: float, output_size: tuple[int, int]
-                ) -> np.ndarray:
+def warp_matrix(center: np.ndarray, scale: np.ndarray, rotation: float, output_size: tuple[int, int]) -> np.ndarray:
     """``(2, 3)`` affine taking image pixels to crop pixels: rotate by −rotation about ``center``,
     scale ``scale[0]`` onto the output width, centre in the output (w, h)."""
     s = output_size[0] / float(scale[0])
@@ -53,8 +51,9 @@ def apply_affine(points: np.ndarray, matrix: np.ndarray) -> np.ndarray:
     return (points @ matrix[:, :2].T + matrix[:, 2]).astype(np.float32)
 
 
-def crop_to_image(keypoints: torch.Tensor, center: torch.Tensor, scale: torch.Tensor,
-                  input_size: tuple[int, int]) -> torch.Tensor:
+def crop_to_image(
+    keypoints: torch.Tensor, center: torch.Tensor, scale: torch.Tensor, input_size: tuple[int, int]
+) -> torch.Tensor:
     """Crop pixels ``(N, K, 2)`` of unrotated crops back to the image: ``kp / (w, h) · scale +
     center − scale / 2``; ``center``/``scale`` ``(N, 2)``; ``input_size`` (w, h)."""
     size = torch.tensor(input_size, dtype=keypoints.dtype, device=keypoints.device)
@@ -83,15 +82,27 @@ class RandomFlip:
 
 
 class HalfBody:
-    """With probability ``p``, re-centre the box on the upper or lower body's labelled keypoints
-    (upper preferred with ``upper_prob``), padded ×``padding``."""
+    """With probability ``p``, re-centre the box on the labelled upper- or lower-body keypoints
+    (MMPose's ``RandomHalfBody``): needs ``min_total`` labelled keypoints; the upper body is
+    preferred with ``upper_prob`` when both halves have enough; the new box is centred on the mean
+    of the chosen keypoints, their extent ×``padding``, widened to ``aspect_ratio``."""
 
-    def __init__(self, upper: Sequence[int], lower: Sequence[int], aspect_ratio: float, p: float = 0.3,
-                 min_total: int = 9, min_upper: int = 2, min_lower: int = 3, padding: float = 1.5,
-                 upper_prob: float = 0.7):
-        self.upper, self.lower = np.asarray(upper), np.asarray(lower)
+    def __init__(
+        self,
+        upper: Sequence[int],
+        lower: Sequence[int],
+        aspect_ratio: float,
+        p: float = 0.3,
+        min_total: int = 9,
+        min_upper: int = 2,
+        min_lower: int = 3,
+        padding: float = 1.5,
+        upper_prob: float = 0.7,
+    ):
+        self.upper, self.lower = np.asarray(upper, np.int64), np.asarray(lower, np.int64)
         self.aspect_ratio, self.p, self.padding = aspect_ratio, p, padding
-        self.min_total, self.min_upper, self.min_lower, self.upper_prob = min_total, min_upper, min_lower, upper_prob
+        self.min_total, self.min_upper, self.min_lower = min_total, min_upper, min_lower
+        self.upper_prob = upper_prob
 
     def __call__(self, sample: Sample, rng: np.random.Generator) -> Sample:
         labelled = sample["keypoint_weights"] > 0
@@ -99,39 +110,59 @@ class HalfBody:
             return sample
         up = self.upper[labelled[self.upper]]
         low = self.lower[labelled[self.lower]]
-        use_upper = len(up) >= self.min_upper and (len(low) < self.min_lower or rng.random() < self.upper_prob)
-        chosen = up if use_upper else low
-        if len(chosen) < (self.min_upper if use_upper else self.min_lower):
+        enough_up, enough_low = len(up) >= self.min_upper, len(low) >= self.min_lower
+        prefer_upper = rng.random() < self.upper_prob
+        if not (enough_up or enough_low):
             return sample
+        chosen = up if enough_up and (prefer_upper or not enough_low) else low
         points = sample["keypoints"][chosen]
-        lo, hi = points.min(0), points.max(0)
-        box = np.array([lo[0], lo[1], hi[0] - lo[0], hi[1] - lo[1]])
-        sample["center"], sample["scale"] = bbox_to_center_scale(box, self.aspect_ratio, self.padding)
+        w, h = (points.max(0) - points.min(0)) * self.padding
+        if w > h * self.aspect_ratio:
+            h = w / self.aspect_ratio
+        else:
+            w = h * self.aspect_ratio
+        sample["center"] = points.mean(0).astype(np.float32)
+        sample["scale"] = np.array([w, h], dtype=np.float32)
         return sample
 
 
-class RandomBoxTransform:
-    """Random shift (prob ``shift_prob``, ±``shift`` of the scale), scale (×[lo, hi]) and rotation
-    (±``rotate`` degrees, prob ``rotate_prob``); values drawn from a normal clipped to ±1 as in
-    MMPose's ``RandomBBoxTransform``."""
+def truncated_normal(rng: np.random.Generator, size: int) -> np.ndarray:
+    """``(size,)`` standard-normal draws restricted to [-1, 1] (redrawn, not clipped, as SciPy's
+    ``truncnorm`` in MMPose's ``RandomBBoxTransform``)."""
+    out = rng.normal(size=size)
+    outside = np.abs(out) > 1
+    while outside.any():
+        out[outside] = rng.normal(size=int(outside.sum()))
+        outside = np.abs(out) > 1
+    return out
 
-    def __init__(self, shift: float = 0.16, shift_prob: float = 0.3, scale: Sequence[float] = (0.6, 1.4),
-                 rotate: float = 80.0, rotate_prob: float = 0.6):
+
+class RandomBoxTransform:
+    """Random shift (prob ``shift_prob``, ±``shift`` of the box size), scale (×[lo, hi], always)
+    and rotation (±``rotate`` degrees, prob ``rotate_prob``); each factor a normal truncated to
+    [-1, 1] mapped onto its range, as MMPose's ``RandomBBoxTransform``."""
+
+    def __init__(
+        self,
+        shift: float = 0.16,
+        shift_prob: float = 0.3,
+        scale: Sequence[float] = (0.6, 1.4),
+        rotate: float = 80.0,
+        rotate_prob: float = 0.6,
+    ):
         self.shift, self.shift_prob = shift, shift_prob
         self.scale_range = tuple(scale)
         self.rotate, self.rotate_prob = rotate, rotate_prob
 
     def __call__(self, sample: Sample, rng: np.random.Generator) -> Sample:
-        def clipped(n: int = 1) -> np.ndarray:
-            return np.clip(rng.normal(size=n), -1.0, 1.0)
-
+        offset, factor, angle = np.split(truncated_normal(rng, 4), [2, 3])
         scale = sample["scale"]
         if self.shift > 0 and rng.random() < self.shift_prob:
-            sample["center"] = (sample["center"] + clipped(2) * self.shift * scale).astype(np.float32)
+            sample["center"] = (sample["center"] + offset * self.shift * scale).astype(np.float32)
         lo, hi = self.scale_range
-        sample["scale"] = (scale * (clipped()[0] * (hi - lo) / 2 + (hi + lo) / 2)).astype(np.float32)
+        sample["scale"] = (scale * (factor[0] * (hi - lo) / 2 + (hi + lo) / 2)).astype(np.float32)
         if rng.random() < self.rotate_prob:
-            sample["rotation"] = float(clipped()[0] * self.rotate)
+            sample["rotation"] = float(angle[0] * self.rotate)
         return sample
 
 
@@ -161,9 +192,11 @@ class HSVJitter:
             return sample
         hue, sat, val = cv2.split(cv2.cvtColor(sample["image"], cv2.COLOR_RGB2HSV))
         x = np.arange(256, dtype=np.int16)  # per-channel lookup tables: 3x faster than int16 maths
-        luts = [((x + int(gains[0])) % 180).astype(np.uint8),
-                np.clip(x + int(gains[1]), 0, 255).astype(np.uint8),
-                np.clip(x + int(gains[2]), 0, 255).astype(np.uint8)]
+        luts = [
+            ((x + int(gains[0])) % 180).astype(np.uint8),
+            np.clip(x + int(gains[1]), 0, 255).astype(np.uint8),
+            np.clip(x + int(gains[2]), 0, 255).astype(np.uint8),
+        ]
         hsv = cv2.merge([cv2.LUT(c, lut) for c, lut in zip((hue, sat, val), luts, strict=True)])
         sample["image"] = cv2.cvtColor(hsv, cv2.COLOR_HSV2RGB)
         return sample
@@ -175,12 +208,15 @@ class PhotometricAlbumentations:
 
     def __init__(self, blur_p: float = 0.1, median_blur_p: float = 0.1, dropout_p: float = 1.0):
         self.dropout_p = dropout_p
-        self.pipeline = A.Compose([
-            A.Blur(p=blur_p),
-            A.MedianBlur(p=median_blur_p),
-            A.CoarseDropout(num_holes_range=(1, 1), hole_height_range=(0.2, 0.4),
-                            hole_width_range=(0.2, 0.4), p=dropout_p),
-        ])
+        self.pipeline = A.Compose(
+            [
+                A.Blur(p=blur_p),
+                A.MedianBlur(p=median_blur_p),
+                A.CoarseDropout(
+                    num_holes_range=(1, 1), hole_height_range=(0.2, 0.4), hole_width_range=(0.2, 0.4), p=dropout_p
+                ),
+            ]
+        )
 
     def __call__(self, sample: Sample, rng: np.random.Generator) -> Sample:
         self.pipeline.set_random_seed(int(rng.integers(0, 2**31 - 1)))

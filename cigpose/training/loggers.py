@@ -29,6 +29,11 @@ def wandb_logger(
     if id is None and os.path.isfile(id_file):
         with open(id_file) as handle:
             id = handle.read().strip() or None
+    resume = "allow" if id else None
+    if id is None:  # fixed now: WandbLogger.version is None until the run starts
+        from wandb.sdk.lib.runid import generate_id
+
+        id = generate_id()
     logger = WandbLogger(
         project=project,
         name=name,
@@ -38,9 +43,9 @@ def wandb_logger(
         tags=list(tags or []),
         log_model=log_model,
         id=id,
-        resume="allow" if id else None,
+        resume=resume,
         **kwargs,
     )
     with open(id_file, "w") as handle:
-        handle.write(logger.version or "")
+        handle.write(id)
     return logger

@@ -37,6 +37,15 @@ def write_json_atomic(obj: Any, path: Path) -> Path:
     return path
 
 
+def task_overrides(cfg: DictConfig) -> list[str]:
+    """The command-line overrides of this run (job): Hydra keeps them outside the task's config."""
+    from hydra.core.hydra_config import HydraConfig
+
+    if HydraConfig.initialized():
+        return list(HydraConfig.get().overrides.task)
+    return list(OmegaConf.select(cfg, "hydra.overrides.task", default=[]) or [])
+
+
 def write_metrics(metrics: dict[str, float], output_dir: Path, cfg: DictConfig) -> Path:
     """``metrics.json``: every scalar logged (``val/…``, ``test/…``, ``loss/…``), plus the bare
     evaluation names (``whole_body/AP``, ``AP``) of the final evaluation for sweep tables."""
@@ -46,7 +55,7 @@ def write_metrics(metrics: dict[str, float], output_dir: Path, cfg: DictConfig) 
         **flat,
         "logged": metrics,
         "name": str(cfg.get("name")),
-        "overrides": list(OmegaConf.select(cfg, "hydra.overrides.task", default=[]) or []),
+        "overrides": task_overrides(cfg),
     }
     return write_json_atomic(payload, output_dir / "metrics.json")
 

@@ -1,0 +1,75 @@
+"""``ckpt_path=last`` continues a run: 2 epochs + resume to 4 against 4 epochs straight (CPU,
+deterministic, no loader workers)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import torch
+
+from cigpose.training.outputs import resolve_ckpt_path
+from tests.test_train import cigpose_train, csv_rows
+
+TINY = ["experiment=smoke_fixtures", "data.input_size=[64,64]", "data.sigma=[1.2,1.4]",
+        "test=false", "trainer.deterministic=true", "data.num_workers=0", "data.stage2_epoch=1",
+        "trainer.check_val_every_n_epoch=3", "callbacks.prediction_images=null"]
+
+
+def load(path: Path) -> dict:
+    return torch.load(path, map_location="cpu", weights_only=False)
+
+
+@pytest.fixture(scope="module")
+def runs(coco_fixtures: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    work = tmp_path_factory.mktemp("resume")
+    straight, resumed = work / "straight", work / "resumed"
+    cigpose_train(*TINY, "trainer.max_epochs=4", f"hydra.run.dir={straight}", cwd=work)
+    cigpose_train(*TINY, "trainer.max_epochs=2", f"hydra.run.dir={resumed}", cwd=work)
+    first_half = load(resumed / "checkpoints" / "last.ckpt")
+    cigpose_train(*TINY, "trainer.max_epochs=4", "ckpt_path=last", f"hydra.run.dir={resumed}",
+                  cwd=work)
+    return {"straight": straight, "resumed": resumed, "first_half": first_half}
+
+
+def test_last_checkpoint_is_written_every_epoch_and_continued(runs: dict) -> None:
+    first_half = runs["first_half"]
+    assert (first_half["epoch"], first_half["global_step"]) == (1, 2)  # no validation yet
+    a = load(runs["straight"] / "checkpoints" / "last.ckpt")
+    b = load(runs["resumed"] / "checkpoints" / "last.ckpt")
+    # the last epoch (3) comes after the last validation (2): last.ckpt must still hold it
+    assert (a["epoch"], a["global_step"]) == (b["epoch"], b["global_step"]) == (3, 4)
+    assert a["lr_schedulers"] == b["lr_schedulers"]
+    assert a["lr_schedulers"][0]["last_epoch"] == 4
+    assert a["PoseDataModule"] == b["PoseDataModule"] == {"stage": 2}
+    assert int(a["state_dict"]["ema.steps"]) == int(b["state_dict"]["ema.steps"]) == 4
+    steps_a = [s["step"] for s in a["optimizer_states"][0]["state"].values()]
+    steps_b = [s["step"] for s in b["optimizer_states"][0]["state"].values()]
+    assert steps_a == steps_b and float(steps_a[0]) == 4
+    # the second invocation logged epochs 2 and 3 only, into a new CSV version
+    resumed_epochs = {int(r["epoch"]) for r in csv_rows(runs["resumed"], 1) if r.get("epoch")}
+    assert resumed_epochs == {2, 3}
+
+
+def test_resume_is_bitwise_exact(runs: dict) -> None:
+    # needs: last.ckpt every epoch, the stage/epoch applied after Lightning restores the loops,
+    # and a (seed, epoch) shuffle order independent of torch's global generator
+    a = load(runs["straight"] / "checkpoints" / "last.ckpt")
+    b = load(runs["resumed"] / "checkpoints" / "last.ckpt")
+    assert a["state_dict"].keys() == b["state_dict"].keys()
+    for key in a["state_dict"]:  # live (net.*) and EMA (ema.module.*) weights and buffers
+        assert torch.equal(a["state_dict"][key], b["state_dict"][key]), key
+    for index, state in a["optimizer_states"][0]["state"].items():
+        for name, value in state.items():
+            assert torch.equal(torch.as_tensor(value),
+                               torch.as_tensor(b["optimizer_states"][0]["state"][index][name]))
+
+
+def test_resolve_ckpt_path(tmp_path: Path) -> None:
+    assert resolve_ckpt_path(None, tmp_path) is None
+    assert resolve_ckpt_path("last", tmp_path) is None  # nothing saved yet: a fresh start
+    (tmp_path / "checkpoints").mkdir()
+    (tmp_path / "checkpoints" / "last.ckpt").write_bytes(b"x")
+    assert resolve_ckpt_path("last", tmp_path) == str(tmp_path / "checkpoints" / "last.ckpt")
+    with pytest.raises(FileNotFoundError, match="nope.ckpt"):
+        resolve_ckpt_path(str(tmp_path / "nope.ckpt"), tmp_path)

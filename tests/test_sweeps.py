@@ -1,0 +1,81 @@
+"""Real 2-job multiruns (basic and submitit_local launchers) and ``cigpose-sweep-table``."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from hydra import compose as hydra_compose
+from hydra import initialize_config_dir
+
+from cigpose.config import register_resolvers
+from cigpose.paths import config_dir
+from tests.test_train import cigpose_train
+
+TINY = ["experiment=smoke_fixtures", "data.input_size=[64,64]", "data.sigma=[1.2,1.4]",
+        "trainer.max_epochs=1", "trainer.check_val_every_n_epoch=1",
+        "callbacks.prediction_images=null", "model.cim.k_train=1,13"]
+
+
+def sweep_table(sweep_dir: Path) -> list[list[str]]:
+    script = Path(sys.executable).with_name("cigpose-sweep-table")
+    command = [str(script)] if script.exists() else [sys.executable, "-m", "cigpose.sweep_table"]
+    result = subprocess.run([*command, str(sweep_dir)], capture_output=True, text=True,
+                            timeout=120)
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.strip().splitlines()
+    return [[cell.strip() for cell in line.strip("|").split("|")] for line in lines]
+
+
+def check_sweep(sweep_dir: Path) -> None:
+    for job in ("0", "1"):
+        metrics = json.loads((sweep_dir / job / "metrics.json").read_text())
+        assert 0.0 <= metrics["whole_body/AP"] <= 1.0
+        assert f"model.cim.k_train={1 if job == '0' else 13}" in metrics["overrides"]
+    header, rule, *rows = sweep_table(sweep_dir)
+    assert header[:2] == ["job", "model.cim.k_train"] and "whole_body/AP" in header
+    assert set(rule) == {"---"}
+    assert [row[:2] for row in rows] == [["0", "1"], ["1", "13"]]
+    column = header.index("whole_body/AP")
+    assert all(0.0 <= float(row[column]) <= 1.0 for row in rows)
+
+
+@pytest.mark.parametrize("launcher", ["basic", "submitit_local"])
+def test_two_job_multirun(launcher: str, coco_fixtures: Path, tmp_path: Path) -> None:
+    sweep_dir = tmp_path / "sweep"
+    extra = ["hydra.launcher.timeout_min=10", "hydra.launcher.cpus_per_task=1"] \
+        if launcher == "submitit_local" else []
+    # submitit_local runs both jobs at once: one thread each, or they thrash on 2 cores
+    env = {"OMP_NUM_THREADS": "1"} if launcher == "submitit_local" else {}
+    cigpose_train("-m", f"hydra/launcher={launcher}", *TINY, *extra,
+                  f"hydra.sweep.dir={sweep_dir}", cwd=tmp_path, env=env)
+    if launcher == "submitit_local":
+        assert len(list((sweep_dir / ".submitit").glob("*/*_result.pkl"))) == 2
+    check_sweep(sweep_dir)
+
+
+def test_sweep_table_without_jobs_fails_clearly(tmp_path: Path) -> None:
+    script = Path(sys.executable).with_name("cigpose-sweep-table")
+    result = subprocess.run([str(script), str(tmp_path)], capture_output=True, text=True)
+    assert result.returncode == 2 and "no job with a metrics.json" in result.stderr
+
+
+@pytest.mark.parametrize(("search", "key", "values"), [
+    ("cim_k", "model.cim.k_train", "7,13,20"),
+    ("consistency_lambda", "module.loss.consistency_weight", "0,0.01,0.1,0.5"),
+    ("cim_strategy", "experiment", "table9_threshold-0.5,table9_threshold-0.7,table9_topk-7,"
+                                   "table9_topk-13,table9_topk-20"),
+])
+def test_hparams_search_configs_compose(search: str, key: str, values: str) -> None:
+    register_resolvers()
+    with initialize_config_dir(version_base="1.3", config_dir=str(config_dir())):
+        cfg = hydra_compose("train", [f"hparams_search={search}"], return_hydra_config=True)
+    assert str(cfg.hydra.mode) == "RunMode.MULTIRUN"
+    assert dict(cfg.hydra.sweeper.params) == {key: values}
+    assert cfg.hydra.sweeper._target_.endswith("BasicSweeper")
+    for value in values.split(","):  # every swept value composes into a valid job config
+        with initialize_config_dir(version_base="1.3", config_dir=str(config_dir())):
+            hydra_compose("train", [f"{key}={value}"])

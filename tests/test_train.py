@@ -1,0 +1,103 @@
+"""End-to-end smoke training on the real COCO-WholeBody fixtures (``experiment=smoke_fixtures``):
+the ``cigpose-train`` console script as a subprocess, then every output it must leave behind."""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+import yaml
+
+
+def cigpose_train(*overrides: str, cwd: Path, env: dict | None = None,
+                  timeout: int = 600) -> subprocess.CompletedProcess:
+    """Run ``cigpose-train OVERRIDES`` from ``cwd``; fail with the log tail on a non-zero exit."""
+    script = Path(sys.executable).with_name("cigpose-train")
+    command = [str(script)] if script.exists() else [sys.executable, "-m", "cigpose.train"]
+    result = subprocess.run([*command, *overrides], cwd=cwd, capture_output=True, text=True,
+                            env={**os.environ, **(env or {})}, timeout=timeout)
+    assert result.returncode == 0, (result.stdout[-3000:], result.stderr[-3000:])
+    return result
+
+
+def csv_rows(run_dir: Path, version: int = 0) -> list[dict[str, str]]:
+    with open(run_dir / "csv" / f"version_{version}" / "metrics.csv") as handle:
+        return list(csv.DictReader(handle))
+
+
+@pytest.fixture(scope="module")
+def smoke_run(coco_fixtures: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    work = tmp_path_factory.mktemp("smoke_cwd")
+    run_dir = work / "run"
+    cigpose_train("experiment=smoke_fixtures", f"hydra.run.dir={run_dir}", cwd=work)
+    return run_dir
+
+
+def test_smoke_run_loss_falls(smoke_run: Path) -> None:
+    epoch_loss = {int(r["epoch"]): float(r["loss/kpt_epoch"]) for r in csv_rows(smoke_run)
+                  if r.get("loss/kpt_epoch")}
+    assert sorted(epoch_loss) == list(range(20))
+    first = np.mean([epoch_loss[e] for e in range(3)])
+    last = np.mean([epoch_loss[e] for e in range(17, 20)])
+    assert last < 0.8 * first, (first, last)
+
+
+def test_smoke_run_validated_with_wholebody_metrics(smoke_run: Path) -> None:
+    rows = csv_rows(smoke_run)
+    val = [r for r in rows if r.get("val/whole_body/AP")]
+    assert [int(r["epoch"]) for r in val] == [9, 19]  # check_val_every_n_epoch=10
+    for row in val:
+        for part in ("whole_body", "body", "foot", "face", "hand"):
+            assert 0.0 <= float(row[f"val/{part}/AP"]) <= 1.0
+
+
+def test_smoke_run_metrics_json_uses_cigpose_score_names(smoke_run: Path) -> None:
+    metrics = json.loads((smoke_run / "metrics.json").read_text())
+    for key in ("whole_body/AP", "body/AP", "foot/AP", "face/AP", "hand/AP", "whole_body/AR"):
+        assert isinstance(metrics[key], float) and -1.0 <= metrics[key] <= 1.0, key
+        assert metrics["logged"][f"test/{key}"] == metrics[key]
+    assert metrics["name"] == "smoke_fixtures"
+    assert "experiment=smoke_fixtures" in metrics["overrides"]
+    assert "val/whole_body/AP" in metrics["logged"] and "loss/kpt_epoch" in metrics["logged"]
+
+
+def test_smoke_run_writes_checkpoints_results_config_and_images(
+    smoke_run: Path, coco_fixtures: Path
+) -> None:
+    assert (smoke_run / "checkpoints" / "last.ckpt").is_file()
+    assert len(list((smoke_run / "checkpoints").glob("best_epoch*.ckpt"))) == 1
+    results = json.loads((smoke_run / "results" / "test.json").read_text())
+    detections = json.loads((coco_fixtures / "test_coco_det_AP_H_56.json").read_text())
+    image_ids = {d["image_id"] for d in detections}
+    assert results and {r["image_id"] for r in results} <= image_ids
+    parts = {"keypoints": 17, "foot_kpts": 6, "face_kpts": 68, "lefthand_kpts": 21,
+             "righthand_kpts": 21}  # COCO-WholeBody results format: x, y, score per keypoint
+    for r in results:
+        assert r["category_id"] == 1 and isinstance(r["score"], float)
+        assert set(r) == {"image_id", "category_id", "score", *parts}
+        for field, count in parts.items():
+            assert len(r[field]) == 3 * count, field
+            assert np.isfinite(np.asarray(r[field], dtype=float)).all()
+    config = yaml.safe_load((smoke_run / ".hydra" / "config.yaml").read_text())
+    assert config["name"] == "smoke_fixtures" and config["model"]["size"] == "t"
+    assert config["data"]["input_size"] == [128, 96] and config["trainer"]["max_epochs"] == 20
+    pngs = sorted((smoke_run / "predictions").glob("epoch_*.png"))
+    assert [p.name for p in pngs] == ["epoch_009.png", "epoch_019.png"]
+    image = cv2.imread(str(pngs[-1]))
+    assert image is not None and image.shape[0] >= 128 and image.std() > 0
+
+
+def test_smoke_run_lr_warms_up_linearly_then_stays_flat(smoke_run: Path) -> None:
+    # smoke: lr 4e-3 at reference batch 8 with batch 8 -> 4e-3; warm-up 5 iterations from 1e-5.
+    lrs = {int(r["step"]): float(r["lr-AdamW/pg1"]) for r in csv_rows(smoke_run)
+           if r.get("lr-AdamW/pg1")}
+    for step, lr in lrs.items():
+        factor = 1e-5 + (1 - 1e-5) * step / 5 if step < 5 else 1.0
+        assert lr == pytest.approx(4e-3 * factor, rel=1e-6), step
