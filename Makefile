@@ -28,7 +28,7 @@ test-all:
 # The embedded default job: synthetic whole-body data (generated once under data/), a small
 # CIGPose trained and evaluated on CPU, metrics for val and val_ood printed at the end.
 train:
-	$(VENV)/bin/cigpose-synth --out data/synthetic --num-train 2000 --num-val 200 --num-val-ood 200
+	$(VENV)/bin/cigpose-synth --out data/synthetic --num-train 1600 --num-val 200 --num-val-ood 200
 	$(VENV)/bin/cigpose-train experiment=synthetic_default hydra.run.dir=logs/synthetic_default
 	$(PY) -m cigpose.report_synthetic logs/synthetic_default
 

@@ -157,7 +157,12 @@ def figure(pose: Pose) -> Figure:
     landmarks, ears, outline, hair_center = head(landmarks), head(ears), head(outline), head(face.HAIR_CENTER)
 
     # Torso outline: shoulders and armpits move with the upper body, hips with the legs.
-    x_sh, x_arm, x_waist, x_hip = SHOULDER_HALF * g + 0.025, SHOULDER_HALF * g * 0.92, HIP_HALF * g * 1.1, HIP_HALF * g + 0.035
+    x_sh, x_arm, x_waist, x_hip = (
+        SHOULDER_HALF * g + 0.025,
+        SHOULDER_HALF * g * 0.92,
+        HIP_HALF * g * 1.1,
+        HIP_HALF * g + 0.035,
+    )
     upper_torso = np.array([[x_sh, -TORSO - 0.01], [x_arm, -TORSO + 0.09]])
     waist = np.array([[x_waist, -0.12]])
     lower_torso = np.array([[x_hip, 0.06]])
@@ -167,7 +172,9 @@ def figure(pose: Pose) -> Figure:
     half = rotation(pose.lean / 2) @ lower
     mirror_x = np.array([-1.0, 1.0])
     left_side = np.concatenate([upper_torso @ upper, waist @ half, lower_torso @ lower])
-    right_side = np.concatenate([upper_torso * mirror_x @ upper, waist * mirror_x @ half, lower_torso * mirror_x @ lower])
+    right_side = np.concatenate(
+        [upper_torso * mirror_x @ upper, waist * mirror_x @ half, lower_torso * mirror_x @ lower]
+    )
     torso = np.concatenate([left_side, right_side[::-1]])
 
     body = np.stack([
@@ -216,7 +223,17 @@ def mirror_pose(pose: Pose, image_width: int) -> Pose:
         head_yaw=-pose.head_yaw,
         **{
             name: getattr(pose, name)[::-1].copy()
-            for name in ("shoulder", "elbow", "wrist", "hip", "knee", "foot", "finger_spread", "finger_curl", "thumb_angle")
+            for name in (
+                "shoulder",
+                "elbow",
+                "wrist",
+                "hip",
+                "knee",
+                "foot",
+                "finger_spread",
+                "finger_curl",
+                "thumb_angle",
+            )
         },
     )
 

@@ -86,7 +86,9 @@ class Capsule:
         length = float(np.hypot(*axis))
         if length > 1e-6:
             normal = np.array([-axis[1], axis[0]]) / length
-            quad = np.stack([start + self.r0 * normal, end + self.r1 * normal, end - self.r1 * normal, start - self.r0 * normal])
+            quad = np.stack(
+                [start + self.r0 * normal, end + self.r1 * normal, end - self.r1 * normal, start - self.r0 * normal]
+            )
             cv2.fillConvexPoly(mask, _fixed(quad, origin), 255, cv2.LINE_AA, SHIFT)
         Circle(start, self.r0).draw(mask, origin)
         Circle(end, self.r1).draw(mask, origin)
@@ -104,10 +106,14 @@ class Polyline:
         return np.concatenate([self.points.min(0) - self.thickness, self.points.max(0) + self.thickness])
 
     def draw(self, mask: np.ndarray, origin: np.ndarray) -> None:
-        cv2.polylines(mask, [_fixed(self.points, origin)], self.closed, 255, max(int(self.thickness), 1), cv2.LINE_AA, SHIFT)
+        cv2.polylines(
+            mask, [_fixed(self.points, origin)], self.closed, 255, max(int(self.thickness), 1), cv2.LINE_AA, SHIFT
+        )
 
 
 Shape = Polygon | Circle | Ellipse | Capsule | Polyline
+
+
 class Texture(Protocol):
     """Pixels on demand: ``patch(x0, y0, x1, y1)`` → ``(y1 - y0, x1 - x0, 3)`` float32 BGR."""
 

@@ -30,9 +30,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--num-train", type=int, default=_DEFAULTS.num_train, help="people in train")
     parser.add_argument("--num-val", type=int, default=_DEFAULTS.num_val, help="people in val")
     parser.add_argument("--num-val-ood", type=int, default=_DEFAULTS.num_val_ood, help="people in val_ood")
-    parser.add_argument(
-        "--image-size", type=int, nargs=2, metavar=("W", "H"), default=list(_DEFAULTS.image_size)
-    )
+    parser.add_argument("--image-size", type=int, nargs=2, metavar=("W", "H"), default=list(_DEFAULTS.image_size))
     parser.add_argument("--occlusion", type=_unit, default=_DEFAULTS.occlusion, help="occluder strength")
     parser.add_argument("--clutter", type=_unit, default=_DEFAULTS.clutter, help="limb-like clutter strength")
     parser.add_argument(
@@ -53,7 +51,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(message)s")
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     try:
         summary = generate_dataset(
             args.out, seed=args.seed, num_train=args.num_train, num_val=args.num_val, num_val_ood=args.num_val_ood,

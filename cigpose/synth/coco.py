@@ -99,7 +99,11 @@ def person_annotation(
 
 
 def detection_records(
-    rng: np.random.Generator, boxes: np.ndarray, image_id: int, image_size: tuple[int, int], false_positive_rate: float = 0.1
+    rng: np.random.Generator,
+    boxes: np.ndarray,
+    image_id: int,
+    image_size: tuple[int, int],
+    false_positive_rate: float = 0.1,
 ) -> list[dict]:
     """Person detections for one image: each GT box ``(P, 4)`` xywh jittered (~4 % of its size)
     with a score in [0.6, 1), plus with probability ``false_positive_rate`` one random low-score
@@ -119,6 +123,11 @@ def detection_records(
         scores = np.r_[scores, rng.uniform(0.05, 0.45)]
     for box_lo, box_hi, score in zip(lo, hi, scores, strict=True):
         records.append(
-            {"image_id": image_id, "category_id": 1, "bbox": _round(np.r_[box_lo, box_hi - box_lo]), "score": round(float(score), 4)}
+            {
+                "image_id": image_id,
+                "category_id": 1,
+                "bbox": _round(np.r_[box_lo, box_hi - box_lo]),
+                "score": round(float(score), 4),
+            }
         )
     return records

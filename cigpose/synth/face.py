@@ -56,9 +56,7 @@ def face_template(eye_open: float, mouth_open: float, smile: float, brow_raise: 
     nostrils = np.array([[-0.10, 0.10], [-0.05, 0.12], [0.0, 0.13], [0.05, 0.12], [0.10, 0.10]])
 
     h = eye_open
-    eye_r = np.array(
-        [[-0.33, 0.0], [-0.26, -h], [-0.18, -h], [-0.11, 0.0], [-0.18, h], [-0.26, h]]
-    ) + [0.0, -0.17]
+    eye_r = np.array([[-0.33, 0.0], [-0.26, -h], [-0.18, -h], [-0.11, 0.0], [-0.18, h], [-0.26, h]]) + [0.0, -0.17]
     eye_l = eye_r[[3, 2, 1, 0, 5, 4]] * [-1.0, 1.0]
 
     o, s = mouth_open, smile

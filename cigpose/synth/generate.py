@@ -4,7 +4,7 @@ spurious context object no longer follows the pose), plus a ``manifest.json`` of
 
 Layout under ``out_dir``::
 
-    <split>/images/<image_id:012d>.jpg
+    images/<split>/<image_id:012d>.jpg     (as conf/data/synthetic.yaml expects)
     annotations/<split>.json              COCO-WholeBody v1.0
     annotations/<split>_detections.json   COCO results (image_id, category_id, bbox, score)
     manifest.json
@@ -105,16 +105,23 @@ def _render_image(task: tuple[SynthConfig, str, int, int, str]) -> tuple[list[di
     config, split, index, num_people, path = task
     stream, image_id = _STREAM[split], _ID_BASE[split] + index
     scene = render_scene(
-        np.random.default_rng([config.seed, stream, 1, index]), config.scene(), num_people, tie_context=split != "val_ood"
+        np.random.default_rng([config.seed, stream, 1, index]),
+        config.scene(),
+        num_people,
+        tie_context=split != "val_ood",
     )
     if not cv2.imwrite(path, scene.image, [cv2.IMWRITE_JPEG_QUALITY, config.jpeg_quality]):
         raise OSError(f"could not write image {path}")
     contexts = {c.person: c for c in scene.contexts}
     anns = [
-        person_annotation(scene.keypoints[p], scene.boxes[p], scene.areas[p], image_id, 0, config.image_size, contexts.get(p))
+        person_annotation(
+            scene.keypoints[p], scene.boxes[p], scene.areas[p], image_id, 0, config.image_size, contexts.get(p)
+        )
         for p in range(num_people)
     ]
-    dets = detection_records(np.random.default_rng([config.seed, stream, 2, index]), scene.boxes, image_id, config.image_size)
+    dets = detection_records(
+        np.random.default_rng([config.seed, stream, 2, index]), scene.boxes, image_id, config.image_size
+    )
     return anns, dets
 
 
@@ -125,7 +132,7 @@ def _worker_init() -> None:
 def split_paths(out_dir: Path, split: str) -> dict[str, Path]:
     """Where a split's images, annotation file and detection file live."""
     return {
-        "images": out_dir / split / "images",
+        "images": out_dir / "images" / split,
         "annotations": out_dir / "annotations" / f"{split}.json",
         "detections": out_dir / "annotations" / f"{split}_detections.json",
     }
@@ -231,7 +238,8 @@ def generate_dataset(
                 annotations.append(ann)
             detections.extend(dets)
         images = [
-            image_record(_ID_BASE[split] + i, f"{_ID_BASE[split] + i:012d}.jpg", config.image_size) for i in range(num_images)
+            image_record(_ID_BASE[split] + i, f"{_ID_BASE[split] + i:012d}.jpg", config.image_size)
+            for i in range(num_images)
         ]
         paths = split_paths(out, split)
         _write_json(paths["annotations"], {

@@ -52,8 +52,18 @@ def draw_person(canvas: Canvas, fig: Figure, look: Appearance, person: int, silh
     for s, side in enumerate(SIDES):
         hip, knee, ankle = kp[11 + s], kp[13 + s], kp[15 + s]
         shin_paint = look.pants if look.long_pants else skin
-        paint(f"{side}_thigh", [_limb(hip, knee, fig.radii["thigh"])], look.pants, [_limb(hip, knee, fig.radii["thigh"], edge)])
-        paint(f"{side}_shin", [_limb(knee, ankle, fig.radii["shin"])], shin_paint, [_limb(knee, ankle, fig.radii["shin"], edge)])
+        paint(
+            f"{side}_thigh",
+            [_limb(hip, knee, fig.radii["thigh"])],
+            look.pants,
+            [_limb(hip, knee, fig.radii["thigh"], edge)],
+        )
+        paint(
+            f"{side}_shin",
+            [_limb(knee, ankle, fig.radii["shin"])],
+            shin_paint,
+            [_limb(knee, ankle, fig.radii["shin"], edge)],
+        )
         foot = fig.feet[s]
         paint(f"{side}_foot", [Polygon(foot)], look.shoes, [Polyline(foot, 2, closed=True)])
 
@@ -69,7 +79,15 @@ def draw_person(canvas: Canvas, fig: Figure, look: Appearance, person: int, silh
         paint(f"{side}_forearm", [_limb(elbow, wrist, fig.radii["forearm"])], fore_paint,
               [_limb(elbow, wrist, fig.radii["forearm"], edge)])  # fmt: skip
     for s, side in enumerate(SIDES):
-        _draw_hand(canvas, fig, kp[(LEFT_HAND, RIGHT_HAND)[s]], fig.palms[s], skin, person_label(person, PART[f"{side}_hand"]), silhouette)
+        _draw_hand(
+            canvas,
+            fig,
+            kp[(LEFT_HAND, RIGHT_HAND)[s]],
+            fig.palms[s],
+            skin,
+            person_label(person, PART[f"{side}_hand"]),
+            silhouette,
+        )
 
 
 def _draw_head(canvas: Canvas, fig: Figure, look: Appearance, person: int, silhouette: np.ndarray) -> None:
@@ -84,7 +102,9 @@ def _draw_head(canvas: Canvas, fig: Figure, look: Appearance, person: int, silho
     eyes = [Polygon(lm[face.RIGHT_EYE]), Polygon(lm[face.LEFT_EYE])]
     canvas.paint(eyes, _WHITE, lines, silhouette)
     iris = 0.045 * wf
-    canvas.paint([Circle(lm[idx].mean(0), iris) for idx in (face.RIGHT_EYE, face.LEFT_EYE)], look.hair * 0.5, lines, silhouette)
+    canvas.paint(
+        [Circle(lm[idx].mean(0), iris) for idx in (face.RIGHT_EYE, face.LEFT_EYE)], look.hair * 0.5, lines, silhouette
+    )
     canvas.paint([Polygon(lm[face.OUTER_LIPS])], _LIP, lines, silhouette)
     canvas.paint([Polygon(lm[face.INNER_LIPS])], _MOUTH, lines, silhouette)
     contours = [
@@ -101,7 +121,13 @@ def _draw_head(canvas: Canvas, fig: Figure, look: Appearance, person: int, silho
 
 
 def _draw_hand(
-    canvas: Canvas, fig: Figure, joints: np.ndarray, palm: np.ndarray, skin: np.ndarray, label: int, silhouette: np.ndarray
+    canvas: Canvas,
+    fig: Figure,
+    joints: np.ndarray,
+    palm: np.ndarray,
+    skin: np.ndarray,
+    label: int,
+    silhouette: np.ndarray,
 ) -> None:
     """``joints`` ``(21, 2)``: root then five digits of four joints (thumb first)."""
     dark = skin * 0.55
@@ -117,7 +143,9 @@ def _draw_hand(
         canvas.paint(segments, skin, label, silhouette)
 
 
-def render_alone(figure: Figure, image_size: tuple[int, int], rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+def render_alone(
+    figure: Figure, image_size: tuple[int, int], rng: np.random.Generator
+) -> tuple[np.ndarray, np.ndarray]:
     """A person drawn alone on black with a random look: image ``(H, W, 3)`` uint8 and amodal
     part masks ``(len(PARTS), H, W)`` bool (every pixel drawn for each part, even where a part
     drawn later covers it)."""

@@ -140,7 +140,9 @@ def _occluder_paint(rng: np.random.Generator, size: tuple[int, int]) -> Paint:
 
 
 def render_scene(rng: np.random.Generator, params: SceneParams, num_people: int, tie_context: bool) -> Scene:
-    """Draw one image with ``num_people`` people (1 or 2)."""
+    """Draw one image with ``num_people`` people (side by side, each in an overlapping band)."""
+    if num_people < 1:
+        raise ValueError(f"a scene needs at least one person, got num_people={num_people}")
     size = params.image_size
     canvas = Canvas(look.background(rng, size))
     _draw_scenery(canvas, rng, params)
