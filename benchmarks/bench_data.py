@@ -24,7 +24,6 @@ import cigpose.data.dataset as dataset_module
 from benchmarks.common import machine, median_seconds, save
 from cigpose.config import compose
 from cigpose.data.dataset import TopDownDataset, read_image
-from cigpose.data.transforms import bbox_to_center_scale
 
 
 def build_dataset() -> TopDownDataset:
@@ -51,24 +50,14 @@ def step_times(dataset: TopDownDataset, passes: int) -> dict[str, float]:
     """Seconds per sample of each pipeline step (stage 1), the steps run one by one."""
     geometric, photometric = dataset.stages[1]
     totals: dict[str, float] = defaultdict(float)
-    inst = dataset.instances
     count = 0
     for p in range(passes):
         for index in range(len(dataset)):
             rng = np.random.default_rng((0, p, index))
             start = time.perf_counter()
-            image = read_image(inst.files[int(inst.image_id[index])][0])
+            image = read_image(dataset.image_path(index))
             totals["decode (read file + cv2.imdecode + BGR→RGB)"] += time.perf_counter() - start
-            kp = inst.keypoints[index]
-            center, scale = bbox_to_center_scale(inst.bbox[index], dataset.aspect)
-            sample = {
-                "image": image,
-                "keypoints": kp[:, :2].copy(),
-                "keypoint_weights": (kp[:, 2] > 0).astype(np.float32),
-                "center": center,
-                "scale": scale,
-                "rotation": 0.0,
-            }
+            sample = dataset.initial_sample(index, image)
             steps = [(f"geometric: {type(s).__name__}", s) for s in geometric.steps]
             steps += [("affine crop (cv2.warpAffine)", dataset.crop)]
             steps += [(f"photometric: {type(s).__name__}", s) for s in photometric.steps]

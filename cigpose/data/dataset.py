@@ -119,13 +119,15 @@ class TopDownDataset(Dataset):
     def stage(self) -> int:
         return int(self._stage.value)
 
-    def _sample(self, index: int, rng: np.random.Generator) -> dict:
-        inst = self.instances
-        path = inst.files[int(inst.image_id[index])][0]
-        image = read_image(path)
-        kp = inst.keypoints[index]
-        center, scale = bbox_to_center_scale(inst.bbox[index], self.aspect)
-        sample = {
+    def image_path(self, index: int) -> Path:
+        return self.instances.files[int(self.instances.image_id[index])][0]
+
+    def initial_sample(self, index: int, image: np.ndarray) -> dict:
+        """The untransformed sample of instance ``index``: its box as center/scale, keypoints in
+        image pixels, weight 1 for labelled keypoints."""
+        kp = self.instances.keypoints[index]
+        center, scale = bbox_to_center_scale(self.instances.bbox[index], self.aspect)
+        return {
             "image": image,
             "keypoints": kp[:, :2].copy(),
             "keypoint_weights": (kp[:, 2] > 0).astype(np.float32),
@@ -133,6 +135,10 @@ class TopDownDataset(Dataset):
             "scale": scale,
             "rotation": 0.0,
         }
+
+    def _sample(self, index: int, rng: np.random.Generator) -> dict:
+        inst = self.instances
+        sample = self.initial_sample(index, read_image(self.image_path(index)))
         geometric, photometric = self.stages.get(self.stage, (None, None))
         if geometric is not None:
             sample = geometric(sample, rng)
