@@ -4,7 +4,7 @@ PY     := $(VENV)/bin/python
 PIP    := $(PY) -m pip
 TORCH  := torch==2.14.1 torchvision==0.29.1
 
-.PHONY: install test test-all lint train bench bench-data clean
+.PHONY: install test test-all lint train confounding bench bench-data clean
 
 $(PY):
 	python3 -m venv $(VENV)
@@ -31,6 +31,11 @@ train:
 	$(VENV)/bin/cigpose-synth --out data/synthetic --num-train 1600 --num-val 200 --num-val-ood 200
 	$(VENV)/bin/cigpose-train experiment=synthetic_default hydra.run.dir=logs/synthetic_default
 	$(PY) -m cigpose.report_synthetic logs/synthetic_default
+
+# The causal benchmark: RTMPose vs CIGPose vs the Table 4 ablations, 3 seeds each, on the
+# synthetic data; table + figure in experiments/confounding/output/ (ARGS="--seeds 0" etc.).
+confounding:
+	$(PY) experiments/confounding/run.py $(ARGS)
 
 bench:
 	$(PY) -m benchmarks.run_all

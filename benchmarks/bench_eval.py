@@ -2,23 +2,23 @@
 
 Synthesises a whole-body ground truth (``--images`` images × ``--people`` persons) and a results
 file with ``--per-image`` predictions per image (noisy copies of the people plus false
-positives) in a temp dir, then times one ``evaluate`` call (GT load + six toolkit passes) and
-prints a Markdown row.
+positives) in a temp dir, then times ``evaluate`` calls (GT load + six toolkit passes; median of ``--repeats``) and
+saves ``benchmarks/results/evaluation.json``.
 
-    .venv/bin/python benchmarks/bench_eval.py            # 5,000 images, 50,000 results
+    .venv/bin/python -m benchmarks.bench_eval            # 5,000 images, 50,000 results
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import platform
 import tempfile
 import time
 from pathlib import Path
 
 import numpy as np
 
+from benchmarks.common import median_seconds, save
 from cigpose.evaluation.coco_eval import evaluate
 from cigpose.evaluation.results import WHOLEBODY_FIELDS, build_results, write_results
 
@@ -60,6 +60,7 @@ def main() -> None:
     parser.add_argument("--images", type=int, default=5000)
     parser.add_argument("--people", type=int, default=2)
     parser.add_argument("--per-image", type=int, default=10)
+    parser.add_argument("--repeats", type=int, default=3)
     args = parser.parse_args()
     rng = np.random.default_rng(0)
     gt, keypoints, image_ids, boxes = synth_ground_truth(rng, args.images, args.people)
@@ -79,14 +80,28 @@ def main() -> None:
         gt_file = Path(tmp) / "gt.json"
         gt_file.write_text(json.dumps(gt))
         res_file = write_results(results, Path(tmp) / "results.json")
-        start = time.perf_counter()
-        metrics = evaluate(gt_file, res_file, "coco_wholebody")
-        seconds = time.perf_counter() - start
+        write_seconds = time.perf_counter()
+        write_results(results, Path(tmp) / "again.json")
+        write_seconds = time.perf_counter() - write_seconds
+        metrics: dict[str, float] = {}
 
-    print("| benchmark | images | GT persons | results | whole_body/AP | seconds | machine |")
-    print("|---|---|---|---|---|---|---|")
-    print(f"| evaluate coco_wholebody | {args.images} | {len(keypoints)} | {n} | "
-          f"{metrics['whole_body/AP']:.3f} | {seconds:.1f} | {platform.processor() or 'cpu'} |")
+        def run() -> None:
+            metrics.update(evaluate(gt_file, res_file, "coco_wholebody"))
+
+        seconds = median_seconds(run, args.repeats, warmup=0)
+
+    rows = [{"benchmark": "evaluate coco_wholebody (load GT + results, 6 OKS passes)", "images": args.images,
+             "gt_persons": len(keypoints), "results": n, "whole_body_AP": round(metrics["whole_body/AP"], 3),
+             "seconds": round(seconds, 1), "results_per_s": round(n / seconds)},
+            {"benchmark": "write_results (JSON)", "images": args.images, "gt_persons": len(keypoints),
+             "results": n, "whole_body_AP": "", "seconds": round(write_seconds, 1),
+             "results_per_s": round(n / write_seconds)}]
+    notes = (f"xtcocotools, synthetic COCO-WholeBody GT ({args.people} people per image) and {args.per_image} "
+             f"results per image (noisy copies + false positives); median of {args.repeats} runs")
+    path = save("evaluation", rows, notes)
+    for row in rows:
+        print(row)
+    print(f"wrote {path}")
 
 
 if __name__ == "__main__":

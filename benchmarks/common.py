@@ -48,13 +48,36 @@ def median_seconds(fn: Callable[[], object], repeats: int = 5, warmup: int = 1,
     return statistics.median(times)
 
 
-def save(name: str, rows: list[dict], notes: str = "") -> Path:
-    """``benchmarks/results/<name>.json`` with the machine, the command and the rows."""
+def load_average() -> str:
+    """The machine's 1/5/15-minute load averages (the CI machine is shared: read timings with it)."""
+    try:
+        return " / ".join(f"{v:.2f}" for v in os.getloadavg())
+    except OSError:
+        return "unknown"
+
+
+def save(name: str, rows: list[dict], notes: str = "", merge_on: str | None = None) -> Path:
+    """``benchmarks/results/<name>.json`` with the machine, the command, the load and the rows.
+
+    ``merge_on`` (e.g. ``"model"``): keep the existing file's rows whose value of that column this
+    run did not measure (benchmark one size at a time); every contributing run is listed.
+    """
     RESULTS.mkdir(parents=True, exist_ok=True)
     path = RESULTS / f"{name}.json"
-    command = " ".join([Path(sys.executable).name, *sys.argv])
-    payload = {"name": name, "machine": machine(), "command": command, "rows": rows, "notes": notes,
-               "date": time.strftime("%Y-%m-%d")}
+    argv = getattr(sys, "orig_argv", None) or [sys.executable, *sys.argv]  # keeps `-m module`
+    command = " ".join([Path(argv[0]).name, *argv[1:]])
+    run = {"command": command, "date": time.strftime("%Y-%m-%d"), "load_avg_1_5_15min": load_average()}
+    runs = [run]
+    if merge_on and path.exists():
+        old = json.loads(path.read_text())
+        measured = {r.get(merge_on) for r in rows}
+        kept = [r for r in old["rows"] if r.get(merge_on) not in measured]
+        if kept:
+            rows = kept + rows
+            old_runs = old.get("runs") or [{"command": old["command"], "date": old["date"]}]
+            runs = [r for r in old_runs if r["command"] != command] + runs
+    payload = {"name": name, "machine": machine(), "command": command, "runs": runs, "rows": rows,
+               "notes": notes, "date": run["date"]}
     path.write_text(json.dumps(payload, indent=2))
     return path
 

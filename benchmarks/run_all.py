@@ -7,7 +7,8 @@ import sys
 
 STEPS = [
     ["benchmarks.bench_train", "--sizes", "m", "l", "--batch", "8", "--repeats", "3"],
-    ["benchmarks.bench_infer", "--sizes", "m", "l"],
+    ["benchmarks.bench_memory", "--sizes", "m", "l"],
+    ["benchmarks.bench_infer", "--sizes", "m", "l", "--repeats", "5"],
     ["benchmarks.bench_data"],
     ["benchmarks.bench_eval"],
 ]

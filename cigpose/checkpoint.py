@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import glob
 import os
 import pickle
 import tempfile
@@ -24,14 +25,15 @@ class CheckpointError(RuntimeError):
     """A checkpoint that cannot or must not be loaded."""
 
 
-def safe_load(path: str | Path) -> dict[str, Any]:
-    """``torch.load(path, weights_only=True)`` on CPU; refuses pickled code with a clear message."""
+def safe_load(path: str | Path, map_location: Any = "cpu") -> dict[str, Any]:
+    """``torch.load(path, weights_only=True)`` (on CPU by default); refuses pickled code with a
+    clear message."""
     path = Path(path)
     if not path.is_file():
         raise CheckpointError(f"checkpoint not found: {path}")
     try:
         with torch.serialization.safe_globals(_NUMPY_SAFE):
-            obj = torch.load(path, map_location="cpu", weights_only=True)
+            obj = torch.load(path, map_location=map_location, weights_only=True)
     except pickle.UnpicklingError as err:
         raise CheckpointError(
             f"refusing to load {path}: it holds pickled Python objects that could run code, not "
@@ -50,10 +52,13 @@ def save_atomic(obj: Any, path: str | Path) -> Path:
     """``torch.save`` to a temporary file in the same folder, then rename: never a torn file.
 
     Raises ``OSError`` naming the path when the folder is not writable or the disk is full.
+    Temporary files that a killed earlier save of ``path`` left behind are removed first.
     """
     path = Path(path)
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
+        for stale in path.parent.glob(f".{glob.escape(path.name)}.*.tmp"):
+            stale.unlink(missing_ok=True)
         fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     except OSError as err:
         raise OSError(f"cannot write checkpoint {path}: {err.strerror or err}") from err
@@ -65,7 +70,12 @@ def save_atomic(obj: Any, path: str | Path) -> Path:
         os.replace(tmp, path)
     except BaseException as err:
         Path(tmp).unlink(missing_ok=True)
-        if isinstance(err, OSError):
-            raise OSError(f"cannot write checkpoint {path}: {err.strerror or err}") from err
+        # torch's zip writer turns a failed write (disk full, EFBIG) into an opaque RuntimeError
+        # raised while the OSError is handled: report the OSError
+        cause = err if isinstance(err, OSError) else err.__context__
+        if isinstance(cause, OSError):
+            raise OSError(f"cannot write checkpoint {path}: {cause.strerror or cause}") from err
+        if isinstance(err, RuntimeError):
+            raise OSError(f"cannot write checkpoint {path}: {err}") from err
         raise
     return path

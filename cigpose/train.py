@@ -1,8 +1,13 @@
 """``cigpose-train``: compose config → instantiate data, model, callbacks, loggers, trainer →
-fit → test → ``metrics.json``. Returns the optimised metric for sweepers."""
+fit → test → ``metrics.json``. Returns the optimised metric for sweepers.
+
+A pre-empted fit (SIGTERM / SIGUSR1 / SIGUSR2, see ``training/preemption.py``) saved
+``last.ckpt`` mid-epoch: the test is skipped, the files of what ran are written, and the exit is
+clean; ``ckpt_path=last`` (automatic in a requeued SLURM job) continues it."""
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 from typing import Any
 
@@ -12,7 +17,10 @@ from omegaconf import DictConfig
 
 from cigpose.config import hydra_entry
 from cigpose.training.outputs import resolve_ckpt_path, write_metrics, write_results
+from cigpose.training.preemption import Preempted
 from cigpose.training.validate import validate_config
+
+log = logging.getLogger("cigpose.training")
 
 
 def instantiate_list(cfg: DictConfig | None) -> list[Any]:
@@ -26,8 +34,12 @@ def build(cfg: DictConfig) -> tuple[L.LightningDataModule, L.LightningModule, L.
     """Everything a run needs, from config alone."""
     validate_config(cfg)
     datamodule = hydra.utils.instantiate(cfg.data, _recursive_=False)
-    net = hydra.utils.instantiate(cfg.model, _convert_="all")
-    module = hydra.utils.instantiate(cfg.module, net=net, _convert_="all")
+    net = hydra.utils.instantiate(cfg.model, _convert_="all")  # the speed options are not the net's
+    speed = {  # module.channels_last (older configs) still counts
+        "channels_last": bool(cfg.model.get("channels_last", False) or cfg.module.get("channels_last", False)),
+        "compile": bool(cfg.model.get("compile", False)),
+    }
+    module = hydra.utils.instantiate(cfg.module, net=net, **speed, _convert_="all")
     trainer = hydra.utils.instantiate(
         cfg.trainer,
         callbacks=instantiate_list(cfg.get("callbacks")),
@@ -42,13 +54,20 @@ def train(cfg: DictConfig) -> dict[str, float]:
     datamodule, module, trainer = build(cfg)
     output_dir = Path(cfg.paths.output_dir)
     if cfg.get("train", True):
-        trainer.fit(
-            module,
-            datamodule=datamodule,
-            ckpt_path=resolve_ckpt_path(cfg.get("ckpt_path"), output_dir),
-        )
+        try:
+            trainer.fit(
+                module,
+                datamodule=datamodule,
+                ckpt_path=resolve_ckpt_path(cfg.get("ckpt_path"), output_dir),
+            )
+        except Preempted:  # last.ckpt is on disk; stop cleanly
+            trainer.preempted = True  # type: ignore[attr-defined]
     metrics = {k: float(v) for k, v in trainer.callback_metrics.items() if v.numel() == 1}
-    if cfg.get("test", True):
+    preempted = bool(getattr(trainer, "preempted", False))
+    if preempted:
+        log.warning("the run was pre-empted: no test; resume it with ckpt_path=last (%s)",
+                    output_dir / "checkpoints" / "last.ckpt")
+    if cfg.get("test", True) and not preempted:
         best = trainer.checkpoint_callback.best_model_path if trainer.checkpoint_callback else ""
         trainer.test(module, datamodule=datamodule, ckpt_path=best or None)
         metrics.update({k: float(v) for k, v in trainer.callback_metrics.items() if v.numel() == 1})

@@ -90,3 +90,12 @@ def test_packaged_graphs_equal_the_reference_spec() -> None:
         graph = load_graph(name)
         assert [list(link) for link in graph.links] == ref["skeleton_edges"]
         assert [list(group) for group in graph.groups] == ref["semantic_groups"]
+
+
+def test_edgeconv_gradients_pass_finite_difference_check() -> None:
+    # torch 2.14's CPU batch_norm backward is wrong for a channels-last-strided grad with a
+    # trailing size-1 dim; EdgeConv must never hand it one (it once did: gradcheck failed)
+    torch.manual_seed(0)
+    conv = EdgeConv(4, torch.randint(0, 6, (2, 10)), 6).double().train()
+    h = torch.randn(3, 6, 4, dtype=torch.double, requires_grad=True)
+    assert torch.autograd.gradcheck(conv, (h,))

@@ -95,6 +95,7 @@ class PoseDataModule(L.LightningDataModule):
         self.main_metric = main_metric
         self.seed = int(seed)
         self.stage = 1
+        self.resume_point: dict[str, int] | None = None  # see state_dict
         self.datasets: dict[str, Any] = {}
 
     @property
@@ -203,6 +204,8 @@ class PoseDataModule(L.LightningDataModule):
                 "no AugmentationStageSwitch callback: every epoch uses augmentation stage 1 with the epoch-0 draws"
             )
         sampler = EpochShuffleSampler(train, seed=self.seed)
+        if self.resume_point is not None:  # a mid-epoch checkpoint: skip the batches it trained on
+            sampler.resume_at(self.resume_point["epoch"], self.resume_point["samples"])
         return self._loader(train, sampler, drop_last=len(train) > self.batch_size)
 
     def val_dataloader(self) -> DataLoader:
@@ -212,7 +215,18 @@ class PoseDataModule(L.LightningDataModule):
         return self._loader(self.datasets["test"])
 
     def state_dict(self) -> dict[str, Any]:
-        return {"stage": self.stage}
+        """The augmentation stage; in a checkpoint saved mid-epoch (pre-emption) also where the
+        epoch stopped (``resume``: epoch, samples trained), so a resumed run continues the
+        epoch's order instead of starting it over (single device; a DistributedSampler starts
+        the epoch again, as Lightning warns)."""
+        state: dict[str, Any] = {"stage": self.stage}
+        trainer = self.trainer
+        if trainer is not None and trainer.training:
+            done = int(trainer.fit_loop.epoch_loop.batch_progress.current.processed)
+            if 0 < done < trainer.num_training_batches:
+                state["resume"] = {"epoch": int(trainer.current_epoch), "samples": done * self.batch_size}
+        return state
 
     def load_state_dict(self, state: Mapping[str, Any]) -> None:
         self.set_stage(int(state.get("stage", 1)))
+        self.resume_point = dict(state["resume"]) if state.get("resume") else None

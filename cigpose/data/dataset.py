@@ -44,7 +44,8 @@ from cigpose.data.annotations import Instances
 from cigpose.data.transforms import AffineCrop, Compose, EncodeTargets, bbox_to_center_scale
 
 log = logging.getLogger("cigpose.data")
-MAX_CONSECUTIVE_BAD = 64
+# training stops when this process has met this many unreadable images and not one readable image
+MAX_UNREADABLE_BEFORE_ANY_READABLE = 1024
 
 
 class UnreadableImage(OSError):
@@ -74,7 +75,11 @@ class TopDownDataset(Dataset):
     encoder: SimCC target encoding.
     stages: augmentation stage → (geometric steps before the crop, photometric steps after it);
         empty for evaluation.
-    train: training mode: unreadable images are replaced by other samples (counted).
+    train: training mode: an unreadable image is replaced by another sample, drawn among the
+        instances whose image this process has not found unreadable (so thousands of broken files
+        among a few good ones still train); ``resampled`` counts the replacements. When every
+        image is unreadable (or the first ``MAX_UNREADABLE_BEFORE_ANY_READABLE`` all are), a
+        ``RuntimeError`` says so instead of looping.
     seed: base seed; each item's generator derives from (seed, epoch, index).
 
     The stage and the epoch live in shared memory, so worker processes (persistent ones too) see
@@ -103,6 +108,8 @@ class TopDownDataset(Dataset):
         self._stage = mp.Value("i", min(self.stages) if self.stages else 0, lock=False)
         self._epoch = mp.Value("i", 0, lock=False)
         self.unreadable = 0  # images found unreadable by this process
+        self.readable = 0  # samples made by this process
+        self._bad = np.zeros(len(instances), bool)  # instances whose image this process found unreadable
 
     def __len__(self) -> int:
         return len(self.instances)
@@ -167,32 +174,41 @@ class TopDownDataset(Dataset):
 
     def __getitem__(self, index: int) -> dict:
         rng = np.random.default_rng((self.seed, int(self._epoch.value), index))
-        current = index
-        for attempt in range(MAX_CONSECUTIVE_BAD):
-            try:
-                item = self._sample(current, rng)
-                item["resampled"] = attempt
-                return item
-            except UnreadableImage as err:
-                self.unreadable += 1
-                if not self.train:
+        current, attempt = index, 0
+        while True:
+            if not self._bad[current]:
+                try:
+                    item = self._sample(current, rng)
+                    self.readable += 1
+                    item["resampled"] = attempt
+                    return item
+                except UnreadableImage as err:
+                    self.unreadable += 1
+                    if not self.train:
+                        log.warning(
+                            "evaluation: unreadable image kept as an invalid sample (%d so far in this process): %s",
+                            self.unreadable,
+                            err,
+                        )
+                        return self._placeholder(index)
+                    self._bad |= self.instances.image_id == self.instances.image_id[current]
                     log.warning(
-                        "evaluation: unreadable image kept as an invalid sample (%d so far in this process): %s",
+                        "training: skipped unreadable image, drawing another sample (%d so far in this process): %s",
                         self.unreadable,
                         err,
                     )
-                    return self._placeholder(index)
-                log.warning(
-                    "training: skipped unreadable image, drawing another sample (%d so far in this process): %s",
-                    self.unreadable,
-                    err,
+            else:  # known unreadable in this process: not read again, still skipped and counted
+                log.warning("training: skipped unreadable image (known), drawing another sample: %s",
+                            self.image_path(current))
+            attempt += 1
+            candidates = np.flatnonzero(~self._bad)
+            if len(candidates) == 0 or (self.readable == 0 and self.unreadable >= MAX_UNREADABLE_BEFORE_ANY_READABLE):
+                raise RuntimeError(
+                    f"{attempt} consecutive samples had unreadable images and no readable one was found "
+                    f"({self.unreadable} unreadable, {len(candidates)} of {len(self)} instances left untried in "
+                    f"this process; last: instance {current}, {self.image_path(current)}); is the image folder right?"
                 )
-                current = int(rng.integers(len(self)))
-        raise RuntimeError(
-            f"{MAX_CONSECUTIVE_BAD} consecutive samples had unreadable images (last: instance "
-            f"{current}, {self.instances.files[int(self.instances.image_id[current])][0]}); is "
-            "the image folder right?"
-        )
+            current = int(candidates[rng.integers(len(candidates))])
 
     def _placeholder(self, index: int) -> dict:
         """An all-black crop flagged ``valid=False`` so evaluation counts it and moves on."""

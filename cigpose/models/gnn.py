@@ -63,11 +63,13 @@ class EdgeConv(nn.Module):
         h_i = h[:, self.centre]  # (B, E, C)
         h_j = h[:, self.neighbour]
         edge = torch.cat([h_i, h_j - h_i], dim=-1).transpose(1, 2).unsqueeze(-1)  # (B, 2C, E, 1)
-        message = self.conv(edge).squeeze(-1).transpose(1, 2)  # (B, E, C)
-        index = self.centre.view(1, -1, 1).expand_as(message)
-        return message.new_zeros(h.shape[0], self.num_nodes, message.shape[-1]).scatter_add(
-            1, index, message
-        )
+        # Scatter in (B, C, E) and transpose only the result: transposing the BN output first hands
+        # torch 2.14's CPU batch_norm backward a channels-last-strided grad with a trailing size-1
+        # dim, for which it returns wrong input gradients (tests/test_speed_options.py).
+        message = self.conv(edge).squeeze(-1)  # (B, C, E)
+        index = self.centre.view(1, 1, -1).expand_as(message)
+        out = message.new_zeros(h.shape[0], message.shape[1], self.num_nodes).scatter_add(2, index, message)
+        return out.transpose(1, 2)  # (B, N, C)
 
 
 class InterPartAttention(nn.Module):

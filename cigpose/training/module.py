@@ -39,6 +39,17 @@ def predict_simcc(net: nn.Module, images: torch.Tensor, flip_indices: torch.Tens
     return (out.simcc_x + fx) / 2, (out.simcc_y + fy) / 2, out
 
 
+def network(channels_last: bool = False, compile: bool = False, **config: Any) -> CIGPose:
+    """The model config's ``_target_``: ``CIGPose(**config)``.
+
+    ``channels_last`` and ``compile`` live in the model group (``model.channels_last=true
+    model.compile=true``) but are how to run the network, not what it is: ``cigpose-train`` hands
+    them to :class:`PoseLitModule`, which applies them. Here they are dropped, so the network
+    class, its ``config`` and its checkpoints never see them.
+    """
+    return CIGPose(**config)
+
+
 def _cfg(value: Any) -> dict:
     if isinstance(value, DictConfig):
         return OmegaConf.to_container(value, resolve=True)  # type: ignore[return-value]
@@ -53,7 +64,10 @@ class PoseLitModule(L.LightningModule):
         ``schedule`` (wholebody | body | constant), ``warmup_iters``.
     ema: ``enabled``, ``momentum``, ``gamma``.
     evaluation: ``flip_test`` and the metric's rescoring options.
-    channels_last: feed the network channels-last tensors.
+    channels_last: network weights and inputs in channels-last memory format (EMA copy too).
+    compile: ``torch.compile`` the training network in place (``nn.Module.compile``) in
+        ``configure_model``: parameter names, ``state_dict`` keys, checkpoints and the EMA copy
+        stay those of the plain network. The EMA network used for evaluation runs eager.
     """
 
     def __init__(
@@ -65,9 +79,13 @@ class PoseLitModule(L.LightningModule):
         evaluation: Any = None,
         channels_last: bool = False,
         max_nonfinite_steps: int = 10,
+        compile: bool = False,
     ):
         super().__init__()
+        if channels_last:  # before the EMA copy, so both networks share the layout
+            net = net.to(memory_format=torch.channels_last)
         self.net = net
+        self.compile_net = compile
         self.loss = loss or CIGPoseLoss()
         self.optim_cfg = {
             "lr": 2e-3,
@@ -85,8 +103,6 @@ class PoseLitModule(L.LightningModule):
             else None
         )
         self.normalize = Normalize(channels_last)
-        if channels_last:
-            self.net.to(memory_format=torch.channels_last)
         self.max_nonfinite_steps = max_nonfinite_steps
         self.unreadable_eval_images = 0
         self.nonfinite_steps = 0
@@ -96,6 +112,11 @@ class PoseLitModule(L.LightningModule):
         self.intervention_share: InterventionShare | None = None
 
     # ----------------------------------------------------------------- setup
+    def configure_model(self) -> None:
+        """``compile``: compile the training network once, in every process, after the EMA copy."""
+        if self.compile_net and getattr(self.net, "_compiled_call_impl", None) is None:
+            self.net.compile()
+
     def setup(self, stage: str) -> None:
         dm = self.trainer.datamodule
         meta = dm.meta
@@ -188,7 +209,8 @@ class PoseLitModule(L.LightningModule):
         images = self.normalize(batch["image"])
         flip = getattr(self, "flip_indices", None) if self.eval_cfg["flip_test"] else None
         simcc_x, simcc_y, _ = predict_simcc(self.evaluation_net(), images, flip)
-        coords, scores = decode_simcc(simcc_x, simcc_y, self.net.split_ratio)
+        # fp32 decode: under bf16 autocast the bin index / r would round (bf16 holds 8 bits)
+        coords, scores = decode_simcc(simcc_x.float(), simcc_y.float(), self.net.split_ratio)
         h, w = self.net.input_size
         keypoints = crop_to_image(coords, batch["center"], batch["scale"], (w, h))
         valid = batch["valid"]

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
+import logging
 import os
 from pathlib import Path
 from typing import Any
@@ -11,10 +13,24 @@ from omegaconf import DictConfig, OmegaConf
 
 from cigpose.evaluation.results import write_results as write_results_file
 
+log = logging.getLogger("cigpose.training")
+
+
+def requeued_slurm_job() -> bool:
+    """A SLURM job started again after a requeue (pre-emption, time limit): SLURM counts the
+    restarts in ``SLURM_RESTART_COUNT``."""
+    count = os.environ.get("SLURM_RESTART_COUNT", "").strip()
+    return count.isdigit() and int(count) > 0
+
 
 def resolve_ckpt_path(ckpt_path: str | None, output_dir: Path) -> str | None:
     """``last`` → ``<run>/checkpoints/last.ckpt`` when it exists (a fresh start otherwise, so a
-    requeued job that never saved starts over); a path must exist."""
+    requeued job that never saved starts over); a path must exist. No ``ckpt_path`` in a requeued
+    SLURM job means ``last``: the job reruns with its first command line, in the same run dir."""
+    if not ckpt_path and requeued_slurm_job():
+        ckpt_path = "last"
+        log.warning("requeued SLURM job (SLURM_RESTART_COUNT=%s): ckpt_path=last",
+                    os.environ["SLURM_RESTART_COUNT"])
     if not ckpt_path:
         return None
     if ckpt_path == "last":
@@ -33,6 +49,8 @@ def write_json_atomic(obj: Any, path: Path) -> Path:
         tmp.write_text(json.dumps(obj, indent=2, sort_keys=True))
         os.replace(tmp, path)
     except OSError as err:
+        with contextlib.suppress(OSError):
+            tmp.unlink(missing_ok=True)  # no half-written leftover
         raise OSError(f"cannot write {path}: {err.strerror or err}") from err
     return path
 
