@@ -38,13 +38,11 @@ plain network). `trainer.precision` is Lightning's. Checked against fp32 eager o
 | channels_last + bf16-mixed, 1 epoch of `cigpose-train` | runs and validates: finite loss, AP in [0, 1] | ok |
 | `model.compile=true`, 1 epoch of `cigpose-train` | checkpoint keys equal the plain run's (slow test) | ok |
 
-Known issue (not a speed option): in eager mode on CPU, torch 2.14's `batch_norm` backward returns
-wrong input gradients for a contiguous input whose `grad_output` is channels-last-strided with a
-trailing size-1 dimension — the GNN's `EdgeConv` produces exactly that, so the plain eager fp32
-path's gradients upstream of the GNN are wrong (relative error ≈ 1 vs channels_last / compile,
-which agree with each other to 2e-4). Forward values and timings are unaffected.
-`tests/test_speed_options.py::test_eager_gradients_match_channels_last` is a strict xfail until
-`EdgeConv` is changed to scatter in `(B, C, E)` layout.
+Fixed bug found by these checks: torch 2.14's CPU `batch_norm` backward returns wrong input
+gradients when `grad_output` is channels-last-strided with a trailing size-1 dimension, which the
+GNN's `EdgeConv` used to produce, so eager fp32 training had wrong gradients upstream of the GNN
+(`torch.autograd.gradcheck` failed). `EdgeConv` now scatters in `(B, C, E)` layout; gradcheck
+(`tests/test_gnn.py`) and eager-vs-channels_last gradients (`tests/test_speed_options.py`) guard it.
 
 No per-sample Python loop: the model (`cigpose/models/*.py`) and the loss (`cigpose/losses.py`)
 loop only over structure — backbone stages and blocks, the three SPP poolings, the fixed GNN depth
