@@ -35,10 +35,7 @@ def build(cfg: DictConfig) -> tuple[L.LightningDataModule, L.LightningModule, L.
     validate_config(cfg)
     datamodule = hydra.utils.instantiate(cfg.data, _recursive_=False)
     net = hydra.utils.instantiate(cfg.model, _convert_="all")  # the speed options are not the net's
-    speed = {  # module.channels_last (older configs) still counts
-        "channels_last": bool(cfg.model.get("channels_last", False) or cfg.module.get("channels_last", False)),
-        "compile": bool(cfg.model.get("compile", False)),
-    }
+    speed = {key: bool(cfg.model.get(key, False)) for key in ("channels_last", "compile")}
     module = hydra.utils.instantiate(cfg.module, net=net, **speed, _convert_="all")
     trainer = hydra.utils.instantiate(
         cfg.trainer,
