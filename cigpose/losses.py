@@ -40,6 +40,26 @@ def simcc_kl_loss(
     return total / pred_x.shape[1]
 
 
+def keypoint_mse_loss(heatmaps: torch.Tensor, targets: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
+    """MMPose's ``KeypointMSELoss(use_target_weight=True)``: mean over every (instance, keypoint,
+    cell) of ``w · (pred − target)²``. Shapes: heatmaps/targets ``(B, K, H, W)``, weights
+    ``(B, K)`` → scalar."""
+    squared = (heatmaps.float() - targets) ** 2
+    return (squared * weights[:, :, None, None]).mean()
+
+
+class HeatmapLoss(nn.Module):
+    """The pretraining objective: keypoint-weighted heatmap MSE, ``{"kpt", "total"}``."""
+
+    def __init__(self, loss_weight: float = 1.0):
+        super().__init__()
+        self.loss_weight = float(loss_weight)
+
+    def forward(self, heatmaps: torch.Tensor, targets: torch.Tensor, weights: torch.Tensor) -> dict[str, torch.Tensor]:
+        kpt = self.loss_weight * keypoint_mse_loss(heatmaps, targets, weights)
+        return {"kpt": kpt, "total": kpt}
+
+
 def simcc_kl_divergence(
     p_x: torch.Tensor, p_y: torch.Tensor, q_x: torch.Tensor, q_y: torch.Tensor
 ) -> torch.Tensor:

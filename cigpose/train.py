@@ -16,6 +16,7 @@ import lightning as L
 from omegaconf import DictConfig
 
 from cigpose.config import hydra_entry
+from cigpose.training.noise import quiet_known_noise
 from cigpose.training.outputs import resolve_ckpt_path, write_metrics, write_results
 from cigpose.training.preemption import Preempted
 from cigpose.training.validate import validate_config
@@ -59,23 +60,48 @@ def train(cfg: DictConfig) -> dict[str, float]:
             )
         except Preempted:  # last.ckpt is on disk; stop cleanly
             trainer.preempted = True  # type: ignore[attr-defined]
-    metrics = {k: float(v) for k, v in trainer.callback_metrics.items() if v.numel() == 1}
     preempted = bool(getattr(trainer, "preempted", False))
     if preempted:
         log.warning("the run was pre-empted: no test; resume it with ckpt_path=last (%s)",
                     output_dir / "checkpoints" / "last.ckpt")
+    elif cfg.get("train", True) and module.evaluated.get("val", {}).get("step") != trainer.global_step:
+        log.info("validating the final weights (step %d): the schedule's last validation came earlier",
+                 trainer.global_step)
+        trainer.validate(module, datamodule=datamodule, verbose=False)
+    metrics = {k: float(v) for k, v in trainer.callback_metrics.items() if v.numel() == 1}
+    evaluated = {split: dict(info, checkpoint="final weights") for split, info in module.evaluated.items()}
     if cfg.get("test", True) and not preempted:
-        best = trainer.checkpoint_callback.best_model_path if trainer.checkpoint_callback else ""
-        trainer.test(module, datamodule=datamodule, ckpt_path=best or None)
+        ckpt = test_checkpoint(cfg, trainer)
+        trainer.test(module, datamodule=datamodule, ckpt_path=ckpt, verbose=False)
         metrics.update({k: float(v) for k, v in trainer.callback_metrics.items() if v.numel() == 1})
+        evaluated["test"] = dict(module.evaluated["test"], checkpoint=ckpt or "final weights")
+    main_metric = cfg.data.get("main_metric", "AP")
+    for split, info in evaluated.items():
+        if f"{split}/{main_metric}" in metrics:
+            log.info("%s %s = %.4f (%s, %s epochs, step %s)", split, main_metric, metrics[f"{split}/{main_metric}"],
+                     info.get("checkpoint"), info.get("epochs"), info.get("step"))
     if trainer.is_global_zero:
         write_results(module, output_dir)
-        write_metrics(metrics, output_dir, cfg)
+        write_metrics(metrics, output_dir, cfg, evaluated)
     return metrics
+
+
+def test_checkpoint(cfg: DictConfig, trainer: L.Trainer) -> str | None:
+    """``test_weights``: ``best`` — the checkpoint with the best ``val`` main metric (the final
+    weights when none was saved); ``final`` — the weights the fit ended with, the same ones the
+    last validation scored (paired ``val`` / ``test`` comparisons)."""
+    choice = cfg.get("test_weights", "best")
+    if choice not in ("best", "final"):
+        raise ValueError(f"test_weights={choice!r}: expected 'best' or 'final'")
+    if choice == "final":
+        return None
+    best = trainer.checkpoint_callback.best_model_path if trainer.checkpoint_callback else ""
+    return best or None
 
 
 @hydra_entry("train")
 def main(cfg: DictConfig) -> float | None:
+    quiet_known_noise()
     metrics = train(cfg)
     optimized = cfg.get("optimized_metric")
     return metrics.get(optimized) if optimized else None

@@ -88,10 +88,12 @@ def test_smoke_run_writes_checkpoints_results_config_and_images(
     config = yaml.safe_load((smoke_run / ".hydra" / "config.yaml").read_text())
     assert config["name"] == "smoke_fixtures" and config["model"]["size"] == "t"
     assert config["data"]["input_size"] == [128, 96] and config["trainer"]["max_epochs"] == 20
-    pngs = sorted((smoke_run / "predictions").glob("epoch_*.png"))
-    assert [p.name for p in pngs] == ["epoch_009.png", "epoch_019.png"]
-    image = cv2.imread(str(pngs[-1]))
-    assert image is not None and image.shape[0] >= 128 and image.std() > 0
+    pngs = sorted(p.name for p in (smoke_run / "predictions").glob("*.png"))
+    assert pngs == ["test_epoch_020.png", "val_epoch_009.png", "val_epoch_019.png"]  # test: after the 20th epoch
+    image = cv2.imread(str(smoke_run / "predictions" / "val_epoch_019.png"))
+    # 4 crops of 128x96, each as truth | prediction enlarged 3x, two panels a row
+    assert image is not None and image.shape[0] >= 2 * 3 * 128 and image.shape[1] >= 4 * 3 * 96
+    assert image.std() > 0
 
 
 def test_smoke_run_lr_warms_up_linearly_then_stays_flat(smoke_run: Path) -> None:

@@ -39,6 +39,17 @@ class SimCCCodec:
         target_y *= weights[..., None] > 0
         return target_x, target_y, weights
 
+    target_keys = ("target_x", "target_y")
+
+    def targets(self, keypoints: np.ndarray, keypoint_weights: np.ndarray) -> dict[str, np.ndarray]:
+        """One instance: ``(K, 2)``, ``(K,)`` → ``target_x (K, W·r)``, ``target_y (K, H·r)``, weights."""
+        tx, ty, weights = self.encode(keypoints[None], keypoint_weights[None])
+        return {"target_x": tx[0], "target_y": ty[0], "keypoint_weights": weights[0]}
+
+    def empty_targets(self, num_keypoints: int) -> dict[str, torch.Tensor]:
+        k = num_keypoints
+        return {"target_x": torch.zeros(k, self.bins[0]), "target_y": torch.zeros(k, self.bins[1])}
+
 
 def decode_simcc(simcc_x: torch.Tensor, simcc_y: torch.Tensor, split_ratio: float) -> tuple[torch.Tensor, torch.Tensor]:
     """Argmax per axis / r → crop-pixel coords ``(B, K, 2)``; score ``(B, K)`` = min of the two

@@ -8,6 +8,7 @@ when that conversion fails).
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 from collections import Counter
@@ -221,6 +222,21 @@ def load_gt_instances(
         crowd_index=crowd_index,
     )
     return drop_bad(inst, str(path), need_keypoints)
+
+
+def map_keypoints(inst: Instances, mapping: list[list[int]] | list[tuple[int, int]], num_keypoints: int) -> Instances:
+    """Another dataset's keypoints onto this layout (MMPose's ``KeypointConverter``): ``mapping``
+    holds ``(source index, target index)`` pairs; unmapped targets are unlabelled (v = 0).
+    ``(N, K_src, 3)`` → ``(N, num_keypoints, 3)``."""
+    pairs = np.asarray(mapping, dtype=np.int64).reshape(-1, 2)
+    k_src = inst.keypoints.shape[1]
+    if len(pairs) == 0 or pairs[:, 0].max() >= k_src or pairs[:, 1].max() >= num_keypoints or pairs.min() < 0:
+        raise AnnotationError(
+            f"keypoint_mapping {pairs.tolist()} does not fit {k_src} source and {num_keypoints} target keypoints"
+        )
+    mapped = np.zeros((len(inst), num_keypoints, 3), np.float32)
+    mapped[:, pairs[:, 1]] = inst.keypoints[:, pairs[:, 0]]
+    return dataclasses.replace(inst, keypoints=mapped)
 
 
 def load_detections(

@@ -12,7 +12,8 @@ from omegaconf import DictConfig, OmegaConf
 from torch.utils.data import ConcatDataset, DataLoader, Sampler
 
 from cigpose.codec.simcc import SimCCCodec
-from cigpose.data.annotations import load_detections, load_gt_instances
+from cigpose.codec.udp_heatmap import UDPHeatmapCodec, heatmap_size_for
+from cigpose.data.annotations import load_detections, load_gt_instances, map_keypoints
 from cigpose.data.dataset import TopDownDataset
 from cigpose.data.metainfo import DatasetMeta, load_meta
 from cigpose.data.sampler import EpochShuffleSampler
@@ -45,10 +46,17 @@ class PoseDataModule(L.LightningDataModule):
     """Args (all from ``conf/data/<name>.yaml``):
     name: dataset label. meta: keypoint metadata name. num_keypoints: K (checked against meta).
     input_size: [h, w]. sigma: SimCC σ (x, y). split_ratio: r.
-    train: ``{sources: [{ann_file, image_root, sample_interval}]}`` (several: concatenated).
+    codec: ``simcc`` (CIGPose / RTMPose targets) or ``udp_heatmap`` (backbone pretraining:
+        ``heatmap_sigma`` in cells, heatmaps at ``heatmap_stride``).
+    train: ``{sources: [{ann_file, image_root, sample_interval, repeat, num_keypoints,
+        keypoint_mapping}]}`` (several: concatenated; ``repeat`` lists a source several times per
+        epoch; a source of another layout gives its ``num_keypoints`` and ``keypoint_mapping``
+        pairs ``[source index, target index]``, e.g. AI Challenger → COCO).
     val / test: ``{ann_file, image_root, bbox_source: gt|detections, det_file, det_score_thr}``.
     augmentation: ``stage1`` / ``stage2`` dicts of ``shift``, ``scale``, ``rotate``, ``dropout_p``,
         plus ``flip_p``, ``half_body_p``.
+    root: the dataset folder the file paths are built from (informative).
+    test_name: what reports and overlays call the test split (``val_ood`` for the synthetic data).
     stage2_epoch: first epoch of stage 2. batch_size: per device. num_workers, pin_memory,
     persistent_workers: loader settings. main_metric: what selects the best checkpoint.
     """
@@ -72,10 +80,17 @@ class PoseDataModule(L.LightningDataModule):
         persistent_workers: bool = True,
         main_metric: str = "AP",
         seed: int = 0,
+        codec: str = "simcc",
+        heatmap_sigma: float = 2.0,
+        heatmap_stride: int = 4,
+        root: str | None = None,
+        test_name: str = "test",
         **unused: Any,
     ):
         super().__init__()
-        if unused:  # e.g. helper keys the config interpolates from (`root`)
+        self.root = root  # the dataset folder the file paths interpolate from (``${data.root}``)
+        self.test_name = test_name
+        if unused:
             log.info("data config keys not read by PoseDataModule: %s", ", ".join(sorted(unused)))
         self.name = name
         self.meta: DatasetMeta = load_meta(meta)
@@ -83,7 +98,14 @@ class PoseDataModule(L.LightningDataModule):
             raise ValueError(f"data.num_keypoints={num_keypoints} but '{meta}' has {self.meta.num_keypoints}")
         h, w = (int(v) for v in input_size)
         self.input_wh = (w, h)
-        self.codec = SimCCCodec((w, h), tuple(sigma), split_ratio)
+        if codec == "simcc":
+            self.codec: SimCCCodec | UDPHeatmapCodec = SimCCCodec((w, h), tuple(sigma), split_ratio)
+        elif codec == "udp_heatmap":
+            self.codec = UDPHeatmapCodec((w, h), heatmap_size_for((w, h), heatmap_stride), heatmap_sigma)
+        else:
+            raise ValueError(
+                f"data.codec={codec!r}: expected 'simcc' (CIGPose / RTMPose) or 'udp_heatmap' (pretraining)"
+            )
         self.train_cfg = _plain(train) or {}
         self.split_cfg = {"val": _plain(val) or {}, "test": _plain(test) or _plain(val) or {}}
         self.augmentation = _plain(augmentation) or {}
@@ -134,16 +156,19 @@ class PoseDataModule(L.LightningDataModule):
         stages = {1: self.train_pipeline(1), 2: self.train_pipeline(2)}
         parts = []
         for src in sources:
+            mapping = src.get("keypoint_mapping")
             instances = load_gt_instances(
                 _require(src["ann_file"]),
                 _require(src["image_root"]),
-                self.meta.num_keypoints,
+                int(src.get("num_keypoints", self.meta.num_keypoints)) if mapping else self.meta.num_keypoints,
                 need_keypoints=True,
                 sample_interval=int(src.get("sample_interval", 1)),
             )
-            parts.append(
-                TopDownDataset(instances, self.input_wh, EncodeTargets(self.codec), stages, train=True, seed=self.seed)
-            )
+            if mapping:  # another layout (AI Challenger's 14) onto this one (COCO's 17)
+                instances = map_keypoints(instances, mapping, self.meta.num_keypoints)
+            encode = EncodeTargets(self.codec)
+            dataset = TopDownDataset(instances, self.input_wh, encode, stages, train=True, seed=self.seed)
+            parts += [dataset] * int(src.get("repeat", 1))  # MMPose's RepeatDataset (COCO x3 in AIC+COCO)
         return parts[0] if len(parts) == 1 else ConcatDataset(parts)
 
     def _eval_dataset(self, split: str) -> TopDownDataset:
@@ -168,7 +193,8 @@ class PoseDataModule(L.LightningDataModule):
     # ----------------------------------------------------------- two stages
     def _train_parts(self) -> list[TopDownDataset]:
         train = self.datasets.get("train")
-        return list(train.datasets) if isinstance(train, ConcatDataset) else [train] if train else []
+        parts = list(train.datasets) if isinstance(train, ConcatDataset) else [train] if train else []
+        return list({id(p): p for p in parts}.values())  # a repeated source once
 
     def set_stage(self, stage: int) -> None:
         """Switch the training augmentation stage (workers see it at their next sample)."""

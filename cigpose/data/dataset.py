@@ -1,4 +1,4 @@
-"""Top-down dataset: one person box → one augmented, SimCC-encoded crop.
+"""Top-down dataset: one person box → one augmented, encoded crop (SimCC or heatmap targets).
 
 Batch contract (one item; the default collate stacks them, adding a leading batch dim B):
 
@@ -10,6 +10,8 @@ key                    item shape, dtype          meaning
                                                   103.53; std 58.395, 57.12, 57.375)
 ``target_x``           (K, W·r) float32           SimCC Gaussian, peak 1; zeros where weight 0
 ``target_y``           (K, H·r) float32
+``heatmaps``           (K, H/4, W/4) float32      instead of target_x/y with the UDP heatmap
+                                                  codec (backbone pretraining); peak 1
 ``keypoint_weights``   (K,) float32               1 = labelled and inside the crop
 ``keypoints``          (K, 2) float32             GT in crop pixels
 ``keypoints_visible``  (K,) float32               1 = labelled (before the in-crop test)
@@ -72,7 +74,7 @@ class TopDownDataset(Dataset):
     """Args:
     instances: person boxes and keypoints of the split.
     input_size: crop (w, h).
-    encoder: SimCC target encoding.
+    encoder: target encoding (its codec: SimCC or UDP heatmap).
     stages: augmentation stage → (geometric steps before the crop, photometric steps after it);
         empty for evaluation.
     train: training mode: an unreadable image is replaced by another sample, drawn among the
@@ -156,8 +158,7 @@ class TopDownDataset(Dataset):
         sample = self.encoder(sample)
         return {
             "image": torch.from_numpy(np.ascontiguousarray(sample["image"].transpose(2, 0, 1))),
-            "target_x": torch.from_numpy(sample["target_x"]),
-            "target_y": torch.from_numpy(sample["target_y"]),
+            **{key: torch.from_numpy(sample[key]) for key in self.encoder.codec.target_keys},
             "keypoint_weights": torch.from_numpy(sample["keypoint_weights"]),
             "keypoints": torch.from_numpy(sample["keypoints"]),
             "keypoints_visible": torch.from_numpy(visible),
@@ -215,12 +216,10 @@ class TopDownDataset(Dataset):
         w, h = self.input_size
         inst = self.instances
         k = inst.keypoints.shape[1]
-        bins = self.encoder.codec.bins
         center, scale = bbox_to_center_scale(inst.bbox[index], self.aspect)
         return {
             "image": torch.zeros(3, h, w, dtype=torch.uint8),
-            "target_x": torch.zeros(k, bins[0]),
-            "target_y": torch.zeros(k, bins[1]),
+            **self.encoder.codec.empty_targets(k),
             "keypoint_weights": torch.zeros(k),
             "keypoints": torch.zeros(k, 2),
             "keypoints_visible": torch.zeros(k),

@@ -18,6 +18,7 @@ import numpy as np
 import torch
 
 from cigpose.codec.simcc import SimCCCodec
+from cigpose.codec.udp_heatmap import UDPHeatmapCodec
 
 Sample = dict[str, Any]
 
@@ -225,9 +226,10 @@ class PhotometricAlbumentations:
 
 
 class EncodeTargets:
-    """SimCC targets; a keypoint outside the crop gets weight 0."""
+    """The codec's training targets (SimCC vectors or UDP heatmaps); a keypoint outside the crop
+    gets weight 0."""
 
-    def __init__(self, codec: SimCCCodec):
+    def __init__(self, codec: SimCCCodec | UDPHeatmapCodec):
         self.codec = codec
 
     def __call__(self, sample: Sample, rng: np.random.Generator | None = None) -> Sample:
@@ -235,8 +237,7 @@ class EncodeTargets:
         kp = sample["keypoints"]
         inside = (kp[:, 0] >= 0) & (kp[:, 0] <= w - 1) & (kp[:, 1] >= 0) & (kp[:, 1] <= h - 1)
         weights = np.where(inside, sample["keypoint_weights"], 0.0).astype(np.float32)
-        tx, ty, weights = self.codec.encode(kp[None], weights[None])
-        sample["target_x"], sample["target_y"], sample["keypoint_weights"] = tx[0], ty[0], weights[0]
+        sample.update(self.codec.targets(kp, weights))
         return sample
 
 

@@ -1,4 +1,4 @@
-"""Training-time diagnostics: PCK on SimCC outputs and the share of interventions per body part
+"""Training-time diagnostics: PCK on SimCC / heatmap outputs and the share of interventions per body part
 (the paper's Table 7, live)."""
 
 from __future__ import annotations
@@ -25,6 +25,22 @@ def simcc_pck_accuracy(
     """
     dx = (pred_x.argmax(-1) - target_x.argmax(-1)).float() / pred_x.shape[-1]
     dy = (pred_y.argmax(-1) - target_y.argmax(-1)).float() / pred_y.shape[-1]
+    correct = (torch.sqrt(dx**2 + dy**2) <= threshold).float()
+    labelled = (weights > 0).float()
+    return (correct * labelled).sum() / labelled.sum().clamp(min=1)
+
+
+def heatmap_pck_accuracy(
+    heatmaps: torch.Tensor, targets: torch.Tensor, weights: torch.Tensor, threshold: float = 0.05
+) -> torch.Tensor:
+    """PCK of heatmap argmax cells against the target peaks, on labelled keypoints; distances
+    per axis over the heatmap width / height (MMPose's ``pose_pck_accuracy`` on the crop size).
+    Shapes: ``(B, K, H, W)``, weights ``(B, K)`` → scalar."""
+    b, k, h, w = heatmaps.shape
+    pred = heatmaps.reshape(b, k, -1).argmax(-1)
+    true = targets.reshape(b, k, -1).argmax(-1)
+    dx = ((pred % w) - (true % w)).float() / w
+    dy = (torch.div(pred, w, rounding_mode="floor") - torch.div(true, w, rounding_mode="floor")).float() / h
     correct = (torch.sqrt(dx**2 + dy**2) <= threshold).float()
     labelled = (weights > 0).float()
     return (correct * labelled).sum() / labelled.sum().clamp(min=1)

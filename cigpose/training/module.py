@@ -110,6 +110,15 @@ class PoseLitModule(L.LightningModule):
         self.save_hyperparameters(ignore=["net", "loss"])
         self.metrics = nn.ModuleDict()
         self.intervention_share: InterventionShare | None = None
+        # kept across fit / validate / test (setup runs again for each)
+        self.last_results: dict[str, list[dict]] = {}  # split → COCO results of its last evaluation
+        self.evaluated: dict[str, dict[str, Any]] = {}  # split → epochs / step of the weights scored
+        # one crop: Lightning's model summary runs it (in eval mode) to count FLOPs
+        self.example_input_array = torch.zeros(1, 3, *net.input_size, dtype=torch.uint8)
+
+    def forward(self, images: torch.Tensor) -> Any:
+        """uint8 crops ``(B, 3, H, W)`` → the network's output (SimCC logits or heatmaps)."""
+        return self.net(self.normalize(images))
 
     # ----------------------------------------------------------------- setup
     def configure_model(self) -> None:
@@ -136,7 +145,6 @@ class PoseLitModule(L.LightningModule):
             if gt_file is not None:
                 metrics[split] = KeypointAPMetric(gt_file, dm.evaluation_dataset, **options)
         self.metrics = nn.ModuleDict(metrics)
-        self.last_results: dict[str, list[dict]] = {}
 
     def evaluation_net(self) -> nn.Module:
         """The EMA weights when kept (the reference validates with them), else the live ones."""
@@ -145,8 +153,7 @@ class PoseLitModule(L.LightningModule):
     # -------------------------------------------------------------- training
     def training_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> torch.Tensor | None:
         images = self.normalize(batch["image"])
-        out = self.net(images, observational=True)  # P_cf, then P_obs without gradient
-        losses = self.loss(out, batch["target_x"], batch["target_y"], batch["keypoint_weights"])
+        losses, acc, selected = self.compute_losses(images, batch)
         b = images.shape[0]
         if not self._loss_is_finite(losses["total"]):
             return None  # skipped on every rank alike; counted and logged
@@ -159,6 +166,21 @@ class PoseLitModule(L.LightningModule):
             sync_dist=False,
         )
         self.log("loss/total", losses["total"].detach(), prog_bar=True, batch_size=b)
+        self.log("train/acc_pose", acc, prog_bar=True, batch_size=b)
+        self.log("data/resampled_unreadable", batch["resampled"].float().sum(), on_step=False, on_epoch=True,
+                 reduce_fx="sum", batch_size=b)
+        if self.intervention_share is not None and selected is not None:
+            for part, share in self.intervention_share(selected).items():
+                self.log(f"cim/intervened_per_part/{part}", share, batch_size=b)
+        return losses["total"]
+
+    def compute_losses(
+        self, images: torch.Tensor, batch: dict[str, torch.Tensor]
+    ) -> tuple[dict[str, torch.Tensor], torch.Tensor, torch.Tensor | None]:
+        """§3.4: the losses (``total`` among them), the training PCK, and the intervened set
+        ``(B, K)`` (None without a CIM)."""
+        out = self.net(images, observational=True)  # P_cf, then P_obs without gradient
+        losses = self.loss(out, batch["target_x"], batch["target_y"], batch["keypoint_weights"])
         acc = simcc_pck_accuracy(
             out.simcc_x.detach(),
             out.simcc_y.detach(),
@@ -166,13 +188,7 @@ class PoseLitModule(L.LightningModule):
             batch["target_y"],
             batch["keypoint_weights"],
         )
-        self.log("train/acc_pose", acc, prog_bar=True, batch_size=b)
-        self.log("data/resampled_unreadable", batch["resampled"].float().sum(), on_step=False, on_epoch=True,
-                 reduce_fx="sum", batch_size=b)
-        if self.intervention_share is not None and self.net.head.cim is not None:
-            for part, share in self.intervention_share(out.selected).items():
-                self.log(f"cim/intervened_per_part/{part}", share, batch_size=b)
-        return losses["total"]
+        return losses, acc, out.selected if self.net.head.cim is not None else None
 
     def _loss_is_finite(self, loss: torch.Tensor) -> bool:
         """All ranks agree; after ``max_nonfinite_steps`` faults in a row the run stops (the last
@@ -208,9 +224,7 @@ class PoseLitModule(L.LightningModule):
     ) -> dict[str, torch.Tensor]:
         images = self.normalize(batch["image"])
         flip = getattr(self, "flip_indices", None) if self.eval_cfg["flip_test"] else None
-        simcc_x, simcc_y, _ = predict_simcc(self.evaluation_net(), images, flip)
-        # fp32 decode: under bf16 autocast the bin index / r would round (bf16 holds 8 bits)
-        coords, scores = decode_simcc(simcc_x.float(), simcc_y.float(), self.net.split_ratio)
+        coords, scores = self.predict_crops(images, flip)
         h, w = self.net.input_size
         keypoints = crop_to_image(coords, batch["center"], batch["scale"], (w, h))
         valid = batch["valid"]
@@ -230,6 +244,15 @@ class PoseLitModule(L.LightningModule):
         )
         return {"keypoints_crop": coords, "scores": scores}
 
+    def predict_crops(
+        self, images: torch.Tensor, flip_indices: torch.Tensor | None
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Normalised crops ``(B, 3, H, W)`` → crop-pixel keypoints ``(B, K, 2)`` and scores
+        ``(B, K)`` with the evaluation weights (flip test when ``flip_indices`` is given)."""
+        simcc_x, simcc_y, _ = predict_simcc(self.evaluation_net(), images, flip_indices)
+        # fp32 decode: under bf16 autocast the bin index / r would round (bf16 holds 8 bits)
+        return decode_simcc(simcc_x.float(), simcc_y.float(), self.net.split_ratio)
+
     def validation_step(
         self, batch: dict[str, torch.Tensor], batch_idx: int
     ) -> dict[str, torch.Tensor]:
@@ -248,6 +271,12 @@ class PoseLitModule(L.LightningModule):
         metric = self.metrics[split]
         values = metric.compute()  # gathers every rank's predictions, then scores once per rank
         self.last_results[split] = metric.last_results
+        steps_per_epoch = getattr(self, "steps_per_epoch", None)
+        self.evaluated[split] = {  # epochs trained (from the step: Lightning's epoch counter is off by one after fit)
+            "epochs": round(self.global_step / steps_per_epoch, 2) if steps_per_epoch else None,
+            "step": int(self.global_step),
+            "weights": "ema" if self.ema is not None else "live",
+        }
         metric.reset()
         self.log_dict({f"{split}/{k}": float(v) for k, v in values.items()}, sync_dist=False)
 
@@ -271,6 +300,7 @@ class PoseLitModule(L.LightningModule):
         steps_per_epoch = max(
             int(math.ceil(self.trainer.estimated_stepping_batches / max_epochs)), 1
         )
+        self.steps_per_epoch = steps_per_epoch
 
         def factor(step: int) -> float:
             return schedule.factor(step, step / steps_per_epoch)

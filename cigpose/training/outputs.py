@@ -64,9 +64,12 @@ def task_overrides(cfg: DictConfig) -> list[str]:
     return list(OmegaConf.select(cfg, "hydra.overrides.task", default=[]) or [])
 
 
-def write_metrics(metrics: dict[str, float], output_dir: Path, cfg: DictConfig) -> Path:
+def write_metrics(
+    metrics: dict[str, float], output_dir: Path, cfg: DictConfig, evaluated: dict[str, dict] | None = None
+) -> Path:
     """``metrics.json``: every scalar logged (``val/…``, ``test/…``, ``loss/…``), plus the bare
-    evaluation names (``whole_body/AP``, ``AP``) of the final evaluation for sweep tables."""
+    evaluation names (``whole_body/AP``, ``AP``) of the final evaluation for sweep tables, and
+    ``evaluated``: per split, the checkpoint, epoch and step whose weights were scored."""
     final_split = "test" if any(k.startswith("test/") for k in metrics) else "val"
     flat = {k.split("/", 1)[1]: v for k, v in metrics.items() if k.startswith(f"{final_split}/")}
     payload = {
@@ -74,6 +77,7 @@ def write_metrics(metrics: dict[str, float], output_dir: Path, cfg: DictConfig) 
         "logged": metrics,
         "name": str(cfg.get("name")),
         "overrides": task_overrides(cfg),
+        "evaluated": evaluated or {},
     }
     return write_json_atomic(payload, output_dir / "metrics.json")
 

@@ -17,6 +17,15 @@ def validate_config(cfg: DictConfig) -> None:
     h, w = (int(v) for v in model.input_size)
     if h % 32 or w % 32 or h <= 0 or w <= 0:
         raise ConfigError(f"data.input_size={[h, w]}: both sides must be positive multiples of 32")
+    heatmap_model = "deconv_channels" in model
+    codec = cfg.get("data", {}).get("codec", "simcc")
+    if heatmap_model != (codec == "udp_heatmap"):
+        raise ConfigError(
+            f"data.codec={codec!r} does not fit the model: heatmap models (model=heatmap_*, module=heatmap) "
+            "train on data.codec=udp_heatmap, CIGPose / RTMPose on data.codec=simcc"
+        )
+    if heatmap_model:
+        return
     try:
         CIMConfig(**dict(model.cim)).validate(k)
     except (TypeError, ValueError) as err:

@@ -1,0 +1,83 @@
+"""The official chain end to end on the real fixtures: heatmap pretraining (``cigpose-train
+experiment=smoke_pretrain_fixtures``) → ``cigpose-backbone export`` → CIGPose with
+``model.init_from`` → its test evaluation; and the loaded backbone is bitwise the pretrained one."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+from cigpose.backbone import export_backbone, verify
+from cigpose.checkpoint import CheckpointError, safe_load
+from cigpose.models import CIGPose
+from tests.test_train import cigpose_train, csv_rows
+
+
+@pytest.fixture(scope="module")
+def pretrain_run(coco_fixtures: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    work = tmp_path_factory.mktemp("pretrain_cwd")
+    run_dir = work / "pretrain"
+    cigpose_train("experiment=smoke_pretrain_fixtures", f"hydra.run.dir={run_dir}", cwd=work)
+    return run_dir
+
+
+def test_heatmap_pretraining_learns_and_is_scored_like_cigpose(pretrain_run: Path) -> None:
+    rows = csv_rows(pretrain_run)
+    epoch_loss = {int(r["epoch"]): float(r["loss/kpt_epoch"]) for r in rows if r.get("loss/kpt_epoch")}
+    assert sorted(epoch_loss) == list(range(20)) and all(0 < v < 1 for v in epoch_loss.values())
+    metrics = json.loads((pretrain_run / "metrics.json").read_text())
+    for key in ("whole_body/AP", "body/AP", "face/AP", "hand/AP"):  # the same evaluator and names
+        assert key in metrics and f"val/{key}" in metrics["logged"]
+    assert metrics["evaluated"]["val"]["step"] == metrics["evaluated"]["test"]["step"] > 0
+    results = json.loads((pretrain_run / "results" / "test.json").read_text())
+    assert results and all(len(r["face_kpts"]) == 3 * 68 for r in results)
+    checkpoint = safe_load(pretrain_run / "checkpoints" / "last.ckpt")
+    assert checkpoint["model"]["arch"] == "heatmap"
+
+
+def test_backbone_export_then_init_from_loads_it_bitwise(pretrain_run: Path, tmp_path: Path) -> None:
+    out = tmp_path / "backbone.pt"
+    record = export_backbone(pretrain_run / "checkpoints" / "last.ckpt", out, note="test")
+    assert verify(out)["sha256"] == record["sha256"]
+    state = safe_load(pretrain_run / "checkpoints" / "last.ckpt")["state_dict"]
+    ema = {k[len("ema.module."):]: v for k, v in state.items() if k.startswith("ema.module.backbone.")}
+    net = CIGPose("t", num_keypoints=133, input_size=(128, 96), init_from=str(out))
+    assert net.init_report["loaded"] == len(ema) == record["tensors"] and not net.init_report["missing"]
+    own = net.state_dict()
+    for key, tensor in ema.items():
+        assert torch.equal(own[key], tensor), key
+    assert not torch.equal(own["head.cls_x.weight"], torch.zeros_like(own["head.cls_x.weight"]))
+    data = bytearray(out.read_bytes())
+    data[len(data) // 2] ^= 0xFF  # one corrupted byte: refused
+    out.write_bytes(bytes(data))
+    with pytest.raises(CheckpointError, match="SHA-256"):
+        verify(out)
+
+
+def test_chain_trains_and_evaluates_cigpose_from_the_pretrained_backbone(pretrain_run: Path, tmp_path: Path) -> None:
+    backbone = tmp_path / "backbone.pt"
+    export_backbone(pretrain_run / "checkpoints" / "last.ckpt", backbone)
+    run_dir = tmp_path / "cigpose"
+    result = cigpose_train("experiment=smoke_fixtures", f"model.init_from={backbone}", "trainer.max_epochs=2",
+                           "trainer.check_val_every_n_epoch=1", f"hydra.run.dir={run_dir}", cwd=tmp_path)
+    log = (run_dir / "train.log").read_text() + result.stderr
+    assert "init_from" in log and "loaded" in log
+    metrics = json.loads((run_dir / "metrics.json").read_text())
+    assert "whole_body/AP" in metrics and metrics["evaluated"]["val"]["step"] > 0
+    cli = subprocess.run([sys.executable, "-m", "cigpose.backbone", "verify", str(backbone)],
+                         capture_output=True, text=True)
+    assert cli.returncode == 0 and "sha256 ok" in cli.stdout
+
+
+def test_heatmap_model_on_simcc_data_fails_at_start_naming_the_key(coco_fixtures: Path, tmp_path: Path) -> None:
+    script = Path(sys.executable).with_name("cigpose-train")
+    command = [str(script)] if script.exists() else [sys.executable, "-m", "cigpose.train"]
+    result = subprocess.run([*command, "experiment=smoke_pretrain_fixtures", "data.codec=simcc",
+                             f"hydra.run.dir={tmp_path / 'run'}"], cwd=tmp_path, capture_output=True, text=True,
+                            timeout=300)
+    assert result.returncode != 0 and "data.codec='simcc' does not fit the model" in result.stderr
