@@ -61,6 +61,7 @@ def train(cfg: DictConfig) -> dict[str, float]:
         except Preempted:  # last.ckpt is on disk; stop cleanly
             trainer.preempted = True  # type: ignore[attr-defined]
     preempted = bool(getattr(trainer, "preempted", False))
+    metrics = scalars(trainer)  # the fit's (validate / test replace Lightning's callback_metrics)
     if preempted:
         log.warning("the run was pre-empted: no test; resume it with ckpt_path=last (%s)",
                     output_dir / "checkpoints" / "last.ckpt")
@@ -68,12 +69,12 @@ def train(cfg: DictConfig) -> dict[str, float]:
         log.info("validating the final weights (step %d): the schedule's last validation came earlier",
                  trainer.global_step)
         trainer.validate(module, datamodule=datamodule, verbose=False)
-    metrics = {k: float(v) for k, v in trainer.callback_metrics.items() if v.numel() == 1}
+        metrics.update(scalars(trainer))
     evaluated = {split: dict(info, checkpoint="final weights") for split, info in module.evaluated.items()}
     if cfg.get("test", True) and not preempted:
         ckpt = test_checkpoint(cfg, trainer)
         trainer.test(module, datamodule=datamodule, ckpt_path=ckpt, verbose=False)
-        metrics.update({k: float(v) for k, v in trainer.callback_metrics.items() if v.numel() == 1})
+        metrics.update(scalars(trainer))
         evaluated["test"] = dict(module.evaluated["test"], checkpoint=ckpt or "final weights")
     main_metric = cfg.data.get("main_metric", "AP")
     for split, info in evaluated.items():
@@ -84,6 +85,11 @@ def train(cfg: DictConfig) -> dict[str, float]:
         write_results(module, output_dir)
         write_metrics(metrics, output_dir, cfg, evaluated)
     return metrics
+
+
+def scalars(trainer: L.Trainer) -> dict[str, float]:
+    """The scalar metrics Lightning holds now."""
+    return {k: float(v) for k, v in trainer.callback_metrics.items() if v.numel() == 1}
 
 
 def test_checkpoint(cfg: DictConfig, trainer: L.Trainer) -> str | None:

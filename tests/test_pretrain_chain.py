@@ -15,15 +15,12 @@ import torch
 from cigpose.backbone import export_backbone, verify
 from cigpose.checkpoint import CheckpointError, safe_load
 from cigpose.models import CIGPose
-from tests.test_train import cigpose_train, csv_rows
+from tests.test_train import cigpose_train, csv_rows, experiment_run
 
 
 @pytest.fixture(scope="module")
 def pretrain_run(coco_fixtures: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    work = tmp_path_factory.mktemp("pretrain_cwd")
-    run_dir = work / "pretrain"
-    cigpose_train("experiment=smoke_pretrain_fixtures", f"hydra.run.dir={run_dir}", cwd=work)
-    return run_dir
+    return experiment_run("smoke_pretrain_fixtures", tmp_path_factory)
 
 
 def test_heatmap_pretraining_learns_and_is_scored_like_cigpose(pretrain_run: Path) -> None:

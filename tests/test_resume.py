@@ -46,9 +46,11 @@ def test_last_checkpoint_is_written_every_epoch_and_continued(runs: dict) -> Non
     steps_a = [s["step"] for s in a["optimizer_states"][0]["state"].values()]
     steps_b = [s["step"] for s in b["optimizer_states"][0]["state"].values()]
     assert steps_a == steps_b and float(steps_a[0]) == 4
-    # the second invocation logged epochs 2 and 3 only, into a new CSV version
-    resumed_epochs = {int(r["epoch"]) for r in csv_rows(runs["resumed"], 1) if r.get("epoch")}
-    assert resumed_epochs == {2, 3}
+    # the second invocation trained epochs 2 and 3 only, logged into a new CSV version (then the
+    # final weights were validated after the fit: Lightning counts that row as epoch 4)
+    rows = csv_rows(runs["resumed"], 1)
+    assert {int(r["epoch"]) for r in rows if r.get("loss/kpt_epoch")} == {2, 3}
+    assert {int(r["epoch"]) for r in rows if r.get("val/whole_body/AP")} == {2, 4}
 
 
 def test_resume_is_bitwise_exact(runs: dict) -> None:

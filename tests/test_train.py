@@ -32,12 +32,16 @@ def csv_rows(run_dir: Path, version: int = 0) -> list[dict[str, str]]:
         return list(csv.DictReader(handle))
 
 
+def experiment_run(experiment: str, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """``cigpose-train experiment=EXPERIMENT`` from a fresh folder; returns its run dir."""
+    work = tmp_path_factory.mktemp(f"{experiment}_cwd")
+    cigpose_train(f"experiment={experiment}", f"hydra.run.dir={work / 'run'}", cwd=work)
+    return work / "run"
+
+
 @pytest.fixture(scope="module")
 def smoke_run(coco_fixtures: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    work = tmp_path_factory.mktemp("smoke_cwd")
-    run_dir = work / "run"
-    cigpose_train("experiment=smoke_fixtures", f"hydra.run.dir={run_dir}", cwd=work)
-    return run_dir
+    return experiment_run("smoke_fixtures", tmp_path_factory)
 
 
 def test_smoke_run_loss_falls(smoke_run: Path) -> None:
