@@ -130,3 +130,51 @@ def test_body_datasets_use_their_reference_optimisation() -> None:
             coco.module.optim.schedule) == (1e-3, 1024, "body")
     crowd = compose("train", ["experiment=cigpose-m_crowdpose_256x192"])
     assert crowd.trainer.gradient_clip_val is None and crowd.module.optim.lr == 4e-5
+
+
+def test_lr_mult_splits_groups_by_longest_prefix_and_scales_their_lr() -> None:
+    net = nn.Sequential()
+    net.add_module("backbone", nn.Sequential(nn.Conv2d(3, 4, 3), nn.BatchNorm2d(4)))
+    net.add_module("head", nn.Linear(4, 2))
+    optimizer = build_optimizer(net, 1e-3, 0.05, lr_mult={"backbone": 0.1, "backbone.1": 0.5})
+    by_param = {id(p): g for g in optimizer.param_groups for p in g["params"]}
+    lr = {name: by_param[id(p)]["lr"] for name, p in net.named_parameters()}
+    decay = {name: by_param[id(p)]["weight_decay"] for name, p in net.named_parameters()}
+    assert lr == pytest.approx({"backbone.0.weight": 1e-4, "backbone.0.bias": 1e-4,
+                                "backbone.1.weight": 5e-4, "backbone.1.bias": 5e-4,
+                                "head.weight": 1e-3, "head.bias": 1e-3})
+    assert decay == {"backbone.0.weight": 0.05, "backbone.0.bias": 0.0, "backbone.1.weight": 0.0,
+                     "backbone.1.bias": 0.0, "head.weight": 0.05, "head.bias": 0.0}
+    # the schedule's factor multiplies each group's own lr
+    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: 0.5)
+    assert sorted(g["lr"] for g in optimizer.param_groups) == pytest.approx(
+        sorted([5e-5, 5e-5, 2.5e-4, 5e-4, 5e-4]))
+    del scheduler
+
+
+def test_freeze_stops_training_the_named_parts_and_rejects_a_typo() -> None:
+    import hydra
+
+    from cigpose.training.module import PoseLitModule
+
+    net = hydra.utils.instantiate(compose("train", ["model=cigpose_t", "model.input_size=[64,64]"]).model,
+                                  _convert_="all")
+    module = PoseLitModule(net, freeze=["backbone.stem", "backbone.stage1"])
+    frozen = [n for n, p in net.named_parameters() if not p.requires_grad and n.startswith("backbone")]
+    assert frozen and all(n.startswith(("backbone.stem.", "backbone.stage1.")) for n in frozen)
+    assert all(p.requires_grad for n, p in net.named_parameters() if n.startswith("backbone.stage2"))
+    module.train()  # as Lightning does before every training epoch
+    assert not net.backbone.stem[0][1].training and not net.backbone.stage1[0][1].training
+    assert net.backbone.stage2[0][1].training
+    groups = parameter_groups(net, 0.05)
+    trained = {id(p) for g in groups for p in g["params"]}
+    assert not trained & {id(p) for p in net.backbone.stem.parameters()}
+    # a step leaves the frozen weights and their batch-norm statistics as they were
+    before = {k: v.clone() for k, v in net.backbone.stem.state_dict().items()}
+    optimizer = build_optimizer(net, 1e-2, 0.05)
+    out = net(torch.randn(2, 3, 64, 64))
+    (out.simcc_x.square().mean() + out.simcc_y.square().mean()).backward()
+    optimizer.step()
+    assert all(torch.equal(before[k], v) for k, v in net.backbone.stem.state_dict().items())
+    with pytest.raises(ValueError, match="backbone.stage9.*names no parameter"):
+        PoseLitModule(net, freeze=["backbone.stage9"])

@@ -78,3 +78,19 @@ def test_heatmap_model_on_simcc_data_fails_at_start_naming_the_key(coco_fixtures
                              f"hydra.run.dir={tmp_path / 'run'}"], cwd=tmp_path, capture_output=True, text=True,
                             timeout=300)
     assert result.returncode != 0 and "data.codec='simcc' does not fit the model" in result.stderr
+
+
+def test_heatmap_stride_of_the_targets_must_be_the_heads(coco_fixtures: Path) -> None:
+    from cigpose.config import compose
+    from cigpose.training.validate import ConfigError, validate_config
+
+    validate_config(compose("train", ["experiment=smoke_pretrain_fixtures"]))
+    with pytest.raises(ConfigError, match=r"data.heatmap_stride=8 does not fit model.deconv_channels"):
+        validate_config(compose("train", ["experiment=smoke_pretrain_fixtures", "data.heatmap_stride=8"]))
+
+
+def test_prediction_refuses_a_heatmap_checkpoint_with_a_pointer(pretrain_run: Path) -> None:
+    from cigpose.inference.loading import load_model
+
+    with pytest.raises(CheckpointError, match="heatmap .*init_from"):
+        load_model(pretrain_run / "checkpoints" / "last.ckpt")

@@ -22,6 +22,12 @@ def model_config(path: str | Path) -> dict[str, Any]:
 def load_model(path: str | Path, k_eval: int | None = None) -> CIGPose:
     """The network in eval mode with its EMA weights (when the checkpoint has them)."""
     config = model_config(path)
+    if config.get("arch") == "heatmap":
+        raise CheckpointError(
+            f"{path} is a heatmap (backbone pretraining) checkpoint: prediction, export and the "
+            "analyses take CIGPose / RTMPose checkpoints. Evaluate it with cigpose-eval, or start "
+            "a SimCC model from its backbone (model.init_from=... init_parts=[backbone])"
+        )
     if k_eval is not None:
         config = {**config, "cim": {**config.get("cim", {}), "k_eval": k_eval}}
     net = CIGPose(**config)

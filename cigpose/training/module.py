@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import math
+from collections.abc import Sequence
 from typing import Any
 
 import lightning as L
@@ -23,7 +24,12 @@ from cigpose.models import CIGPose
 from cigpose.preprocess import Normalize
 from cigpose.training.ema import ExpMomentumEMA
 from cigpose.training.metrics import InterventionShare, simcc_pck_accuracy
-from cigpose.training.optim import build_optimizer, build_schedule, scaled_lr
+from cigpose.training.optim import (
+    build_optimizer,
+    build_schedule,
+    freeze_parameters,
+    scaled_lr,
+)
 
 log = logging.getLogger("cigpose.training")
 
@@ -61,13 +67,16 @@ class PoseLitModule(L.LightningModule):
     net: the CIGPose / RTMPose network.
     loss: the training objective.
     optim: ``lr``, ``reference_batch`` (lr is scaled by total batch / this), ``weight_decay``,
-        ``schedule`` (wholebody | body | constant), ``warmup_iters``.
+        ``schedule`` (wholebody | body | constant), ``warmup_iters``, ``lr_mult`` (parameter-name
+        prefix → lr multiplier, e.g. ``{backbone: 0.5}``).
     ema: ``enabled``, ``momentum``, ``gamma``.
     evaluation: ``flip_test`` and the metric's rescoring options.
     channels_last: network weights and inputs in channels-last memory format (EMA copy too).
     compile: ``torch.compile`` the training network in place (``nn.Module.compile``) in
         ``configure_model``: parameter names, ``state_dict`` keys, checkpoints and the EMA copy
         stay those of the plain network. The EMA network used for evaluation runs eager.
+    freeze: parameter-name prefixes not trained, e.g. ``[backbone.stem, backbone.stage1]``
+        (MMPose's ``frozen_stages``); their batch norms stay in eval mode (pretrained statistics).
     """
 
     def __init__(
@@ -80,8 +89,14 @@ class PoseLitModule(L.LightningModule):
         channels_last: bool = False,
         max_nonfinite_steps: int = 10,
         compile: bool = False,
+        freeze: Sequence[str] = (),
     ):
         super().__init__()
+        self.frozen_norms = freeze_parameters(net, list(freeze))  # before the EMA copy: same flags
+        if freeze:
+            trained = sum(p.numel() for p in net.parameters() if p.requires_grad)
+            total = sum(p.numel() for p in net.parameters())
+            log.info("frozen: %s (%d of %d parameters still trained)", ", ".join(freeze), trained, total)
         if channels_last:  # before the EMA copy, so both networks share the layout
             net = net.to(memory_format=torch.channels_last)
         self.net = net
@@ -93,6 +108,7 @@ class PoseLitModule(L.LightningModule):
             "weight_decay": 0.05,
             "schedule": "wholebody",
             "warmup_iters": 1000,
+            "lr_mult": {},
             **_cfg(optim),
         }
         ema_cfg = {"enabled": True, "momentum": 2e-4, "gamma": 2000.0, **_cfg(ema)}
@@ -115,6 +131,13 @@ class PoseLitModule(L.LightningModule):
         self.evaluated: dict[str, dict[str, Any]] = {}  # split → epochs / step of the weights scored
         # one crop: Lightning's model summary runs it (in eval mode) to count FLOPs
         self.example_input_array = torch.zeros(1, 3, *net.input_size, dtype=torch.uint8)
+
+    def train(self, mode: bool = True) -> PoseLitModule:
+        """Lightning's ``train()``, with the frozen parts' batch norms kept in eval mode."""
+        super().train(mode)
+        for name in self.frozen_norms:
+            self.net.get_submodule(name).eval()
+        return self
 
     def forward(self, images: torch.Tensor) -> Any:
         """uint8 crops ``(B, 3, H, W)`` → the network's output (SimCC logits or heatmaps)."""
@@ -294,7 +317,7 @@ class PoseLitModule(L.LightningModule):
         cfg = self.optim_cfg
         total_batch = self._total_batch_size()
         lr = scaled_lr(cfg["lr"], total_batch, cfg["reference_batch"])
-        optimizer = build_optimizer(self.net, lr, cfg["weight_decay"])
+        optimizer = build_optimizer(self.net, lr, cfg["weight_decay"], lr_mult=cfg["lr_mult"])
         max_epochs = max(int(self.trainer.max_epochs or 1), 1)
         schedule = build_schedule(cfg["schedule"], max_epochs, int(cfg["warmup_iters"]))
         steps_per_epoch = max(

@@ -7,27 +7,74 @@ AdamW without weight decay on norms and biases; linear warm-up by iteration from
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 import torch
 from torch import nn
 
 
-def parameter_groups(net: nn.Module, weight_decay: float) -> list[dict]:
-    """Two AdamW groups: decayed weights, and norms + biases + 1-D scales without decay."""
-    decay, no_decay = [], []
-    for module in net.modules():
+def _matches(name: str, prefix: str) -> bool:
+    """``backbone.stage1`` matches ``backbone.stage1`` and ``backbone.stage1.0.conv.weight``,
+    not ``backbone.stage10``."""
+    return name == prefix or name.startswith(prefix + ".")
+
+
+def freeze_parameters(net: nn.Module, prefixes: Sequence[str]) -> list[str]:
+    """Stop training the parameters under ``prefixes`` (``requires_grad=False``), e.g.
+    ``[backbone.stem, backbone.stage1]`` (MMPose's ``frozen_stages``). Returns the frozen
+    normalisation layers' names: the caller keeps them in eval mode so their running statistics
+    stay the pretrained ones.
+
+    Raises:
+        ValueError: a prefix that names no parameter (a typo would otherwise train everything).
+    """
+    names = [name for name, _ in net.named_parameters()]
+    for prefix in prefixes:
+        if not any(_matches(name, prefix) for name in names):
+            tops = sorted({name.split(".")[0] for name in names})
+            raise ValueError(
+                f"module.freeze: {prefix!r} names no parameter of {type(net).__name__} "
+                f"(its parts: {', '.join(tops)}; e.g. backbone.stem, backbone.stage1)"
+            )
+    for name, param in net.named_parameters():
+        if any(_matches(name, prefix) for prefix in prefixes):
+            param.requires_grad_(False)
+    return [
+        name
+        for name, module in net.named_modules()
+        if isinstance(module, nn.modules.batchnorm._BatchNorm)
+        and any(_matches(name, prefix) for prefix in prefixes)
+    ]
+
+
+def parameter_groups(
+    net: nn.Module, weight_decay: float, lr_mult: Mapping[str, float] | None = None
+) -> list[dict]:
+    """AdamW groups: decayed weights, and norms + biases + 1-D scales without decay.
+
+    ``lr_mult`` (MMPose's ``paramwise_cfg.custom_keys``): parameter-name prefix → lr multiplier,
+    e.g. ``{backbone: 0.1}``; the longest matching prefix wins. Each group carries its
+    ``lr_mult``; without ``lr_mult`` there are exactly the two groups above. Frozen parameters
+    (``requires_grad=False``) are left out.
+    """
+    lr_mult = dict(lr_mult or {})
+    groups: dict[tuple[bool, float], list[nn.Parameter]] = {}
+    if not lr_mult:
+        groups = {(True, 1.0): [], (False, 1.0): []}
+    for module_name, module in net.named_modules():
+        is_norm = isinstance(module, (nn.modules.batchnorm._BatchNorm, nn.GroupNorm, nn.LayerNorm))
         for name, param in module.named_parameters(recurse=False):
             if not param.requires_grad:
                 continue
-            is_norm = isinstance(
-                module, (nn.modules.batchnorm._BatchNorm, nn.GroupNorm, nn.LayerNorm)
-            )
-            (no_decay if is_norm or name == "bias" else decay).append(param)
+            full = f"{module_name}.{name}" if module_name else name
+            matching = [p for p in lr_mult if _matches(full, p)]
+            mult = float(lr_mult[max(matching, key=len)]) if matching else 1.0
+            decayed = not (is_norm or name == "bias")
+            groups.setdefault((decayed, mult), []).append(param)
     return [
-        {"params": decay, "weight_decay": weight_decay},
-        {"params": no_decay, "weight_decay": 0.0},
+        {"params": params, "weight_decay": weight_decay if decayed else 0.0, "lr_mult": mult}
+        for (decayed, mult), params in groups.items()
     ]
 
 
@@ -111,6 +158,14 @@ def scaled_lr(base_lr: float, total_batch: int, reference_batch: int) -> float:
 
 
 def build_optimizer(
-    net: nn.Module, lr: float, weight_decay: float = 0.05, betas: tuple[float, float] = (0.9, 0.999)
+    net: nn.Module,
+    lr: float,
+    weight_decay: float = 0.05,
+    betas: tuple[float, float] = (0.9, 0.999),
+    lr_mult: Mapping[str, float] | None = None,
 ) -> torch.optim.AdamW:
-    return torch.optim.AdamW(parameter_groups(net, weight_decay), lr=lr, betas=betas)
+    """AdamW over :func:`parameter_groups`; each group's lr is ``lr × lr_mult``."""
+    groups = parameter_groups(net, weight_decay, lr_mult)
+    for group in groups:
+        group["lr"] = lr * group["lr_mult"]
+    return torch.optim.AdamW(groups, lr=lr, betas=betas)

@@ -25,6 +25,14 @@ def validate_config(cfg: DictConfig) -> None:
             "train on data.codec=udp_heatmap, CIGPose / RTMPose on data.codec=simcc"
         )
     if heatmap_model:
+        # the head's deconvolutions (2x each from stride 32) and the targets must agree
+        head_stride = 32 // 2 ** len(model.deconv_channels)
+        data_stride = int(cfg.get("data", {}).get("heatmap_stride", 4))
+        if head_stride != data_stride:
+            raise ConfigError(
+                f"data.heatmap_stride={data_stride} does not fit model.deconv_channels "
+                f"({len(model.deconv_channels)} deconvolutions predict heatmaps at stride {head_stride})"
+            )
         return
     try:
         CIMConfig(**dict(model.cim)).validate(k)
