@@ -1,28 +1,44 @@
-"""Time ``evaluate`` for COCO-WholeBody on a large synthetic results file.
+"""Time COCO-WholeBody ``evaluate`` on large synthetic results files: numpy backend vs xtcocotools.
 
-Synthesises a whole-body ground truth (``--images`` images × ``--people`` persons) and a results
-file with ``--per-image`` predictions per image (noisy copies of the people plus false
-positives) in a temp dir, then times ``evaluate`` calls (GT load + six toolkit passes; median of ``--repeats``) and
-saves ``benchmarks/results/evaluation.json``.
+For each size in ``--results`` (default 50,000 and 200,000 predictions, ``--per-image`` per image,
+``--people`` ground-truth persons per image) it synthesises a whole-body ground truth and a
+results file (noisy copies of the people plus false positives) in a temp dir, then measures each
+backend in a fresh Python process:
 
-    .venv/bin/python -m benchmarks.bench_eval            # 5,000 images, 50,000 results
+- ``read_s``: load the GT file and read + check the results file (the same code for both);
+- ``evaluate_s``: ``evaluate(ground truth, results list, backend=...)``, the six OKS passes
+  (numpy: including its GT conversion, cache cleared each time); median of the repeats;
+- ``peak_rss_mb``: the process's peak resident memory (``ru_maxrss``), and ``evaluate_rss_mb``:
+  how far evaluating raised that peak above the one reached while loading the files (0: the
+  evaluation needed less extra memory than parsing the JSON did).
+
+It saves ``benchmarks/results/evaluation.json``; ``python -m benchmarks.report`` renders it into
+BENCHMARKS.md.
+
+    .venv/bin/python -m benchmarks.bench_eval                       # 50k and 200k, both backends
+    .venv/bin/python -m benchmarks.bench_eval --results 50000 --backends numpy
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import resource
+import statistics
+import subprocess
+import sys
 import tempfile
 import time
 from pathlib import Path
 
 import numpy as np
 
-from benchmarks.common import median_seconds, save
-from cigpose.evaluation.coco_eval import evaluate
+from benchmarks.common import save
 from cigpose.evaluation.results import WHOLEBODY_FIELDS, build_results, write_results
 
 NUM_KEYPOINTS = 133
+ROOT = Path(__file__).resolve().parents[1]
+BACKENDS = ("xtcocotools", "numpy")
 
 
 def synth_ground_truth(rng: np.random.Generator, images: int, people: int):
@@ -55,50 +71,134 @@ def synth_ground_truth(rng: np.random.Generator, images: int, people: int):
     return gt, keypoints, image_ids, boxes
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--images", type=int, default=5000)
-    parser.add_argument("--people", type=int, default=2)
-    parser.add_argument("--per-image", type=int, default=10)
-    parser.add_argument("--repeats", type=int, default=3)
-    args = parser.parse_args()
-    rng = np.random.default_rng(0)
-    gt, keypoints, image_ids, boxes = synth_ground_truth(rng, args.images, args.people)
+def synth_files(folder: Path, results: int, people: int, per_image: int) -> dict:
+    """Write ``gt.json`` and ``results.json`` (``results`` predictions) into ``folder``.
 
-    copies = args.per_image // args.people  # noisy copies of each person (incl. false positives)
+    Returns the sizes and the seconds ``write_results`` took.
+    """
+    rng = np.random.default_rng(0)
+    images = results // per_image
+    gt, keypoints, image_ids, boxes = synth_ground_truth(rng, images, people)
+    copies = per_image // people  # noisy copies of each person (incl. false positives)
     scale = np.sqrt(boxes[:, 2] * boxes[:, 3])[:, None, None]
     noise = rng.uniform(0.002, 0.08, (len(keypoints), copies, 1, 1))
     pred = keypoints[:, None] + rng.normal(0, 1, (len(keypoints), copies, NUM_KEYPOINTS, 2)) \
         * noise * scale[:, None]
     pred = pred.reshape(-1, NUM_KEYPOINTS, 2)
     n = len(pred)
-    results = build_results(np.repeat(image_ids, copies), pred,
+    entries = build_results(np.repeat(image_ids, copies), pred,
                             rng.uniform(0, 1, (n, NUM_KEYPOINTS)), rng.uniform(0, 1, n),
                             "coco_wholebody")
+    (folder / "gt.json").write_text(json.dumps(gt))
+    start = time.perf_counter()
+    write_results(entries, folder / "results.json")
+    return {"images": images, "gt_persons": len(keypoints), "results": n,
+            "write_s": time.perf_counter() - start}
 
-    with tempfile.TemporaryDirectory() as tmp:
-        gt_file = Path(tmp) / "gt.json"
-        gt_file.write_text(json.dumps(gt))
-        res_file = write_results(results, Path(tmp) / "results.json")
-        write_seconds = time.perf_counter()
-        write_results(results, Path(tmp) / "again.json")
-        write_seconds = time.perf_counter() - write_seconds
-        metrics: dict[str, float] = {}
 
-        def run() -> None:
-            metrics.update(evaluate(gt_file, res_file, "coco_wholebody"))
+def _peak_rss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux: kB
 
-        seconds = median_seconds(run, args.repeats, warmup=0)
 
-    rows = [{"benchmark": "evaluate coco_wholebody (load GT + results, 6 OKS passes)", "images": args.images,
-             "gt_persons": len(keypoints), "results": n, "whole_body_AP": round(metrics["whole_body/AP"], 3),
-             "seconds": round(seconds, 1), "results_per_s": round(n / seconds)},
-            {"benchmark": "write_results (JSON)", "images": args.images, "gt_persons": len(keypoints),
-             "results": n, "whole_body_AP": "", "seconds": round(write_seconds, 1),
-             "results_per_s": round(n / write_seconds)}]
-    notes = (f"xtcocotools, synthetic COCO-WholeBody GT ({args.people} people per image) and {args.per_image} "
-             f"results per image (noisy copies + false positives); median of {args.repeats} runs")
-    path = save("evaluation", rows, notes)
+def measure(gt_file: Path, res_file: Path, backend: str, repeats: int) -> dict:
+    """One backend in this process: read time, median evaluate time, peak memory, metrics."""
+    from cigpose.evaluation import coco_eval
+    from cigpose.evaluation.results import read_results
+
+    coco_eval.dataset_sigmas("coco_wholebody")  # imports the metainfo (torch) before timing
+    start = time.perf_counter()
+    ground_truth = coco_eval.load_ground_truth(gt_file)
+    results = read_results(res_file, "coco_wholebody")
+    read_s = time.perf_counter() - start
+    loaded_mb = _peak_rss_mb()
+    times, metrics = [], {}
+    for _ in range(repeats):
+        coco_eval._GT_CACHE.clear()  # count the numpy backend's GT conversion every time
+        start = time.perf_counter()
+        metrics = coco_eval.evaluate(ground_truth, results, "coco_wholebody", backend=backend)
+        times.append(time.perf_counter() - start)
+    return {"read_s": read_s, "evaluate_s": statistics.median(times), "times": times,
+            "peak_rss_mb": _peak_rss_mb(), "evaluate_rss_mb": _peak_rss_mb() - loaded_mb,
+            "metrics": metrics}
+
+
+def measure_in_fresh_process(gt_file: Path, res_file: Path, backend: str, repeats: int) -> dict:
+    command = [sys.executable, "-m", "benchmarks.bench_eval", "--child", str(gt_file),
+               str(res_file), backend, str(repeats)]
+    done = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, check=False)
+    if done.returncode != 0:
+        raise RuntimeError(f"{' '.join(command)} failed:\n{done.stderr}")
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def rows_for_size(folder: Path, args: argparse.Namespace, size: int) -> list[dict]:
+    """Synthesise one size, measure every backend, and return its table rows."""
+    sizes = synth_files(folder, size, args.people, args.per_image)
+    measured = {}
+    for backend in args.backends:
+        repeats = args.toolkit_repeats if backend == "xtcocotools" else args.repeats
+        measured[backend] = measure_in_fresh_process(folder / "gt.json", folder / "results.json",
+                                                     backend, repeats)
+        print(backend, size, {k: v for k, v in measured[backend].items() if k != "metrics"},
+              flush=True)
+    reference = measured.get("xtcocotools")
+    rows = []
+    for backend, m in measured.items():
+        row = {"backend": backend, "images": sizes["images"], "gt_persons": sizes["gt_persons"],
+               "results": sizes["results"], "whole_body_AP": round(m["metrics"]["whole_body/AP"], 4),
+               "read_s": round(m["read_s"], 1), "evaluate_s": round(m["evaluate_s"], 2),
+               "file_to_metrics_s": round(m["read_s"] + m["evaluate_s"], 1),
+               "peak_rss_mb": round(m["peak_rss_mb"]), "evaluate_rss_mb": round(m["evaluate_rss_mb"])}
+        if reference is not None and backend != "xtcocotools":
+            gap = max(abs(m["metrics"][k] - reference["metrics"][k]) for k in reference["metrics"])
+            row["evaluate_speedup"] = round(reference["evaluate_s"] / m["evaluate_s"], 1)
+            row["file_to_metrics_speedup"] = round(
+                (reference["read_s"] + reference["evaluate_s"]) / (m["read_s"] + m["evaluate_s"]), 1)
+            row["max_abs_diff_vs_xtcocotools"] = f"{gap:.1e}"
+        rows.append(row)
+    rows.append({"backend": "write_results (JSON)", "images": sizes["images"],
+                 "gt_persons": sizes["gt_persons"], "results": sizes["results"],
+                 "read_s": "", "evaluate_s": "", "file_to_metrics_s": round(sizes["write_s"], 1)})
+    return rows
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--results", type=int, nargs="+", default=[50_000, 200_000],
+                        help="results-file sizes (predictions) to measure")
+    parser.add_argument("--people", type=int, default=2, help="GT persons per image")
+    parser.add_argument("--per-image", type=int, default=10, help="predictions per image")
+    parser.add_argument("--backends", nargs="+", choices=BACKENDS, default=list(BACKENDS))
+    parser.add_argument("--repeats", type=int, default=3, help="evaluations per numpy run")
+    parser.add_argument("--toolkit-repeats", type=int, default=1,
+                        help="evaluations per xtcocotools run (a 200k one takes minutes)")
+    parser.add_argument("--child", nargs=4, metavar=("GT", "RESULTS", "BACKEND", "REPEATS"),
+                        help=argparse.SUPPRESS)
+    return parser
+
+
+def main() -> None:
+    args = build_parser().parse_args()
+    if args.child:
+        gt_file, res_file, backend, repeats = args.child
+        print(json.dumps(measure(Path(gt_file), Path(res_file), backend, int(repeats))))
+        return
+    rows = []
+    for size in args.results:
+        with tempfile.TemporaryDirectory() as tmp:
+            rows += rows_for_size(Path(tmp), args, size)
+    notes = (
+        f"Synthetic COCO-WholeBody GT ({args.people} people per image) and {args.per_image} "
+        "results per image (noisy copies + false positives). Each backend runs in a fresh "
+        "process: read_s = load the GT + read and check the results JSON (same code for both); "
+        "evaluate_s = `evaluate(ground truth, results, backend=...)`, the six OKS passes "
+        f"(median of {args.repeats} numpy runs including its GT conversion, "
+        f"{args.toolkit_repeats} xtcocotools run(s)); file_to_metrics_s = both; peak_rss_mb = "
+        "the process's peak RSS, evaluate_rss_mb = how far evaluating raised that peak above the "
+        "one reached while loading the files (0: below the JSON parsing peak). The write_results "
+        "rows time writing the results JSON."
+    )
+    path = save("evaluation", rows, notes, merge_on="results")
     for row in rows:
         print(row)
     print(f"wrote {path}")

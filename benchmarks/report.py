@@ -18,7 +18,7 @@ SECTIONS = {  # result name → title, in page order
     "data_pipeline": "Data pipeline (stage 1, one worker process, fixture images)",
     "inference_cpu": "Inference — CPU",
     "inference_cuda": "Inference — GPU",
-    "evaluation": "Whole-body evaluation time (xtcocotools, large synthetic results file)",
+    "evaluation": "Whole-body evaluation time (numpy backend vs xtcocotools, large synthetic results files)",
 }
 
 SPEED_OPTIONS = """## Speed options
@@ -88,7 +88,24 @@ def goals(results: dict[str, dict]) -> list[str]:
                  f"{NO_GPU}; one loader worker delivers {per_worker} samples/s on this CPU, so a GPU step "
                  "of T s at batch 256 needs ≥ 256 / (0.9 · T · that) workers | not measured |")
     lines.append("| peak training memory per image, each size | CPU RSS below; GPU " + NO_GPU + " | CPU only |")
+    lines += evaluation_goals(results.get("evaluation"))
     return lines + [""]
+
+
+def evaluation_goals(data: dict | None) -> list[str]:
+    """Goal rows of the keypoint evaluation: numpy backend >= 20x xtcocotools, same numbers."""
+    rows = [r for r in (data or {}).get("rows", []) if "evaluate_speedup" in r]
+    if not rows:
+        return ["| keypoint evaluation ≥ 20× xtcocotools, same numbers (1e-6) | not run | — |"]
+    lines = []
+    for r in rows:
+        status = "met" if r["evaluate_speedup"] >= 20 and float(r["max_abs_diff_vs_xtcocotools"]) <= 1e-6 \
+            else "not met"
+        lines.append(f"| keypoint evaluation ≥ 20× xtcocotools, same numbers (1e-6), {r['results']:,} whole-body "
+                     f"results | {r['evaluate_speedup']}× ({r['evaluate_s']} s), max difference "
+                     f"{r['max_abs_diff_vs_xtcocotools']}; file to metrics {r['file_to_metrics_speedup']}× "
+                     f"(JSON reading is shared) | {status} |")
+    return lines
 
 
 def section(name: str, title: str, data: dict | None) -> list[str]:

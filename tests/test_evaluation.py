@@ -1,10 +1,15 @@
-"""Evaluation matches the official toolkit: results files, rescoring + OKS-NMS, AP/AR, CLI."""
+"""Evaluation matches the official toolkit: results files, rescoring + OKS-NMS, AP/AR, CLI.
+
+Every AP/AR case runs with both backends (the vectorised numpy one and xtcocotools) against
+xtcocotools called directly, to 1e-6.
+"""
 
 from __future__ import annotations
 
 import contextlib
 import io
 import json
+import logging
 import subprocess
 import sys
 import warnings
@@ -15,6 +20,7 @@ import pytest
 from xtcocotools.coco import COCO
 from xtcocotools.cocoeval import COCOeval
 
+from cigpose.evaluation import coco_eval
 from cigpose.evaluation.coco_eval import evaluate, metric_names
 from cigpose.evaluation.rescore import instance_scores, oks_nms, rescore_and_nms
 from cigpose.evaluation.results import (
@@ -50,6 +56,7 @@ REFERENCE_PARTS = [  # (our part name, xtcocotools iouType, keypoint slice) in M
     ("whole_body", "keypoints_wholebody", slice(0, 133)),
 ]
 STATS = ["AP", "AP50", "AP75", "APM", "APL", "AR", "AR50", "AR75", "ARM", "ARL"]
+BACKENDS = ["numpy", "xtcocotools"]
 
 
 # ------------------------------------------------------ reference: the toolkit, called directly
@@ -240,22 +247,24 @@ def test_write_failure_names_the_path(tmp_path):
 
 
 # ---------------------------------------------------------------- scoring vs the toolkit
-def test_wholebody_gt_as_prediction_matches_toolkit(coco_fixtures, tmp_path):
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_wholebody_gt_as_prediction_matches_toolkit(coco_fixtures, tmp_path, backend):
     gt_file = coco_fixtures / "test_coco_wholebody.json"
     image_ids, keypoints, _, _, _ = gt_arrays(gt_file, list(WHOLEBODY_FIELDS))
     n = len(image_ids)
     results = build_results(image_ids, keypoints, np.ones((n, 133)), np.ones(n), "coco_wholebody")
     res_file = write_results(results, tmp_path / "gt_as_pred.json")
-    ours = evaluate(gt_file, res_file, "coco_wholebody")
+    ours = evaluate(gt_file, res_file, "coco_wholebody", backend=backend)
     assert list(ours) == metric_names("coco_wholebody")
     assert ours["whole_body/AP"] == 1.0 and ours["body/AP"] == 1.0
     assert ours["lefthand/AP"] < 1.0  # instances without a labelled hand still predict one
     assert_same_metrics(ours, reference_wholebody(gt_file, res_file))
-    assert evaluate(gt_file, results, "coco_wholebody", WHOLEBODY_SIGMAS) == ours
+    assert evaluate(gt_file, results, "coco_wholebody", WHOLEBODY_SIGMAS, backend=backend) == ours
     assert "area" not in results[0]  # the caller's list is not modified
 
 
-def test_wholebody_noisy_rescored_predictions_match_toolkit(coco_fixtures, tmp_path):
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_wholebody_noisy_rescored_predictions_match_toolkit(coco_fixtures, tmp_path, backend):
     gt_file = coco_fixtures / "test_coco_wholebody.json"
     image_ids, keypoints, _, boxes, ids = gt_arrays(gt_file, list(WHOLEBODY_FIELDS))
     img, inst, kpts, kpt_scores, bbox_scores, areas = noisy_predictions(
@@ -268,18 +277,19 @@ def test_wholebody_noisy_rescored_predictions_match_toolkit(coco_fixtures, tmp_p
     results = build_results(img[kept], kpts[kept], kpt_scores[kept], selection.scores,
                             "coco_wholebody")
     res_file = write_results(results, tmp_path / "noisy.json")
-    ours = evaluate(gt_file, res_file, "coco_wholebody")
+    ours = evaluate(gt_file, res_file, "coco_wholebody", backend=backend)
     assert 0.05 < ours["whole_body/AP"] < 0.95
     assert_same_metrics(ours, reference_wholebody(gt_file, res_file))
 
 
-def test_coco_gt_as_prediction_and_noisy_match_toolkit(coco_fixtures, tmp_path):
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_coco_gt_as_prediction_and_noisy_match_toolkit(coco_fixtures, tmp_path, backend):
     gt_file = coco_fixtures / "test_coco.json"
     image_ids, keypoints, visible, boxes, ids = gt_arrays(gt_file, [("keypoints", 17)])
     n = len(image_ids)
     perfect = build_results(image_ids, keypoints, (visible > 0) * 1.0, np.ones(n), "coco")
     perfect_file = write_results(perfect, tmp_path / "perfect.json")
-    ours = evaluate(gt_file, perfect_file, "coco")
+    ours = evaluate(gt_file, perfect_file, "coco", backend=backend)
     assert list(ours) == STATS and ours["AP"] == 1.0 and ours["AR"] == 1.0
     reference = _toolkit_stats(gt_file, perfect_file, "keypoints", COCO_SIGMAS, True)
     assert_same_metrics(ours, dict(zip(STATS, reference.tolist(), strict=True)))
@@ -291,18 +301,19 @@ def test_coco_gt_as_prediction_and_noisy_match_toolkit(coco_fixtures, tmp_path):
     kept = selection.indices
     noisy = build_results(img[kept], kpts[kept], kpt_scores[kept], selection.scores, "coco")
     noisy_file = write_results(noisy, tmp_path / "noisy.json")
-    ours = evaluate(gt_file, noisy_file, "coco")
+    ours = evaluate(gt_file, noisy_file, "coco", backend=backend)
     reference = _toolkit_stats(gt_file, noisy_file, "keypoints", COCO_SIGMAS, True)
     assert 0.05 < ours["AP"] < 0.95
     assert_same_metrics(ours, dict(zip(STATS, reference.tolist(), strict=True)))
 
 
-def test_crowdpose_gt_as_prediction(coco_fixtures, tmp_path):
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_crowdpose_gt_as_prediction(coco_fixtures, tmp_path, backend):
     gt_file = crowdpose_gt(coco_fixtures / "test_coco.json", tmp_path / "crowdpose.json")
     image_ids, keypoints, _, _, _ = gt_arrays(gt_file, [("keypoints", 14)])
     n = len(image_ids)
     results = build_results(image_ids, keypoints, np.ones((n, 14)), np.ones(n), "crowdpose")
-    ours = evaluate(gt_file, results, "crowdpose")
+    ours = evaluate(gt_file, results, "crowdpose", backend=backend)
     assert list(ours) == ["AP", "AP50", "AP75", "AR", "AR50", "AR75",
                           "AP_easy", "AP_medium", "AP_hard"]
     assert all(value == pytest.approx(1.0) for value in ours.values()), ours
@@ -311,17 +322,143 @@ def test_crowdpose_gt_as_prediction(coco_fixtures, tmp_path):
     shifted[0] += 15.0
     worse = build_results(image_ids, shifted, np.ones((n, 14)), np.ones(n), "crowdpose")
     res_file = write_results(worse, tmp_path / "worse.json")
-    ours = evaluate(gt_file, res_file, "crowdpose")
+    ours = evaluate(gt_file, res_file, "crowdpose", backend=backend)
     reference = _toolkit_stats(gt_file, res_file, "keypoints_crowd", CROWDPOSE_SIGMAS, False)
     assert ours["AP"] < 1.0 and ours["AP_easy"] < 1.0 and ours["AP_hard"] == 1.0
     assert_same_metrics(ours, dict(zip(metric_names("crowdpose"), reference.tolist(), strict=True)))
 
 
-def test_empty_results_score_zero(coco_fixtures):
-    metrics = evaluate(coco_fixtures / "test_coco.json", [], "coco")
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_empty_results_score_zero(coco_fixtures, backend):
+    metrics = evaluate(coco_fixtures / "test_coco.json", [], "coco", backend=backend)
     assert metrics["AP"] == 0.0 and metrics["AR"] == 0.0
-    wholebody = evaluate(coco_fixtures / "test_coco_wholebody.json", [], "coco_wholebody")
+    wholebody = evaluate(coco_fixtures / "test_coco_wholebody.json", [], "coco_wholebody",
+                         backend=backend)
     assert wholebody["whole_body/AP"] == 0.0 and len(wholebody) == 70
+
+
+# ------------------------------------------- numpy backend vs the toolkit on every special rule
+def _write_case(tmp_path: Path, seed: int, fields, empty_images=()) -> tuple[Path, list[dict]]:
+    """``self_check_case`` written to a GT file, less the people on ``empty_images``."""
+    ground_truth, results = coco_eval.self_check_case(seed, tuple(fields))
+    ground_truth["annotations"] = [a for a in ground_truth["annotations"]
+                                   if a["image_id"] not in empty_images]
+    results = [entry for entry in results if entry["image_id"] not in empty_images]
+    gt_file = tmp_path / f"gt_{seed}.json"
+    gt_file.write_text(json.dumps(ground_truth))
+    return gt_file, results
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_numpy_backend_matches_toolkit_on_special_cases(tmp_path, seed):
+    """Crowd regions, unlabelled persons, annotation id 0, tied scores, all-zero keypoint
+    scores, > 20 detections per image, an image without people, an empty crowdIndex class."""
+    gt_file, results = _write_case(tmp_path, seed, [("keypoints", 17)])
+    if seed == 2:  # results with boxes: the toolkit takes the detection area from them
+        rng = np.random.default_rng(seed)
+        for entry in results:
+            entry["bbox"] = [10.0, 10.0, *rng.uniform(10, 200, 2).tolist()]
+    res_file = write_results(results, tmp_path / "res.json")
+    reference = _toolkit_stats(gt_file, res_file, "keypoints", COCO_SIGMAS, True)
+    assert_same_metrics(evaluate(gt_file, results, "coco", backend="numpy"),
+                        dict(zip(STATS, reference.tolist(), strict=True)))
+
+    # seeds 1, 2: nobody on the 'easy' images 1 and 5, so AP_easy is the toolkit's -1
+    gt_file, results = _write_case(tmp_path, seed, [("keypoints", 14)], (1, 5) if seed else ())
+    res_file = write_results(results, tmp_path / "res.json")
+    reference = _toolkit_stats(gt_file, res_file, "keypoints_crowd", CROWDPOSE_SIGMAS, False)
+    ours = evaluate(gt_file, results, "crowdpose", backend="numpy")
+    assert_same_metrics(ours, dict(zip(metric_names("crowdpose"), reference.tolist(), strict=True)))
+    assert (ours["AP_easy"] == -1.0) == (seed > 0)
+
+
+@pytest.mark.parametrize("seed", range(2))
+def test_numpy_backend_matches_toolkit_on_wholebody_special_cases(tmp_path, seed):
+    """As above for the six whole-body passes, with part scores on half of the detections."""
+    ground_truth, results = coco_eval.self_check_case(seed, WHOLEBODY_FIELDS, part_scores=True)
+    assert "foot_score" in results[0] and "foot_score" not in results[1]
+    gt_file = tmp_path / "gt.json"
+    gt_file.write_text(json.dumps(ground_truth))
+    res_file = write_results(results, tmp_path / "res.json")
+    ours = evaluate(gt_file, results, "coco_wholebody", backend="numpy")
+    assert_same_metrics(ours, reference_wholebody(gt_file, res_file))
+
+
+def _noisy_coco_results(gt_file: Path) -> list[dict]:
+    image_ids, keypoints, _, boxes, ids = gt_arrays(gt_file, [("keypoints", 17)])
+    img, inst, kpts, kpt_scores, bbox_scores, areas = noisy_predictions(
+        keypoints, boxes, image_ids, ids, seed=2
+    )
+    return build_results(img, kpts, kpt_scores, bbox_scores, "coco")
+
+
+@pytest.fixture
+def fresh_self_check():
+    """Forget the cached self-check verdict before and after the test."""
+    coco_eval.numpy_backend_verified.cache_clear()
+    yield
+    coco_eval.numpy_backend_verified.cache_clear()
+
+
+@pytest.mark.parametrize("dataset", ["coco_wholebody", "coco", "crowdpose"])
+def test_self_check_passes_and_catches_a_wrong_backend(fresh_self_check, monkeypatch, caplog,
+                                                       dataset):
+    with caplog.at_level(logging.INFO, logger="cigpose.evaluation.coco_eval"):
+        assert coco_eval.numpy_backend_verified(dataset)
+    assert f"{dataset} keypoint evaluation backend: numpy" in caplog.text
+    coco_eval.numpy_backend_verified.cache_clear()
+    accumulate = coco_eval.oks_eval.accumulate
+    monkeypatch.setattr(coco_eval.oks_eval, "accumulate",
+                        lambda *args: tuple(0.9 * value for value in accumulate(*args)))
+    with caplog.at_level(logging.WARNING, logger="cigpose.evaluation.coco_eval"):
+        assert not coco_eval.numpy_backend_verified(dataset)
+    assert "using xtcocotools" in caplog.text
+
+
+def test_auto_falls_back_to_xtcocotools_without_the_numpy_backend(
+    coco_fixtures, tmp_path, fresh_self_check, monkeypatch, caplog
+):
+    gt_file = coco_fixtures / "test_coco.json"
+    results = _noisy_coco_results(gt_file)
+    res_file = write_results(results, tmp_path / "res.json")
+    reference = _toolkit_stats(gt_file, res_file, "keypoints", COCO_SIGMAS, True)
+    expected = dict(zip(STATS, reference.tolist(), strict=True))
+    assert_same_metrics(evaluate(gt_file, results, "coco", backend="numpy"), expected)
+    monkeypatch.setattr(coco_eval, "oks_eval", None)  # the fast backend is unavailable
+    with caplog.at_level(logging.WARNING, logger="cigpose.evaluation.coco_eval"):
+        fallback = evaluate(gt_file, results, "coco")
+    assert "using xtcocotools" in caplog.text
+    assert fallback == evaluate(gt_file, results, "coco", backend="xtcocotools")
+    assert_same_metrics(fallback, expected)
+
+
+def test_auto_falls_back_when_a_numpy_evaluation_fails(coco_fixtures, monkeypatch, caplog):
+    gt_file = coco_fixtures / "test_coco.json"
+    results = _noisy_coco_results(gt_file)
+    toolkit = evaluate(gt_file, results, "coco", backend="xtcocotools")
+
+    def broken(*args):
+        raise RuntimeError("numpy backend exploded")
+
+    monkeypatch.setattr(coco_eval, "numpy_backend_verified", lambda dataset: True)
+    monkeypatch.setattr(coco_eval, "evaluate_numpy", broken)
+    with caplog.at_level(logging.WARNING, logger="cigpose.evaluation.coco_eval"):
+        assert evaluate(gt_file, results, "coco") == toolkit
+    assert "numpy backend exploded" in caplog.text
+    with pytest.raises(RuntimeError, match="exploded"):  # asked for explicitly: no fallback
+        evaluate(gt_file, results, "coco", backend="numpy")
+
+
+def test_backend_from_the_environment(coco_fixtures, monkeypatch):
+    gt_file = coco_fixtures / "test_coco.json"
+    results = _noisy_coco_results(gt_file)
+    toolkit = evaluate(gt_file, results, "coco", backend="xtcocotools")
+    monkeypatch.setattr(coco_eval, "evaluate_numpy", None)  # would fail if it were called
+    monkeypatch.setenv(coco_eval.BACKEND_ENV, "xtcocotools")
+    assert evaluate(gt_file, results, "coco") == toolkit
+    monkeypatch.setenv(coco_eval.BACKEND_ENV, "fortran")
+    with pytest.raises(ValueError, match="fortran"):
+        evaluate(gt_file, results, "coco")
 
 
 def test_bad_results_files_raise_naming_the_file(coco_fixtures, tmp_path):
@@ -363,6 +500,10 @@ def test_score_cli_prints_one_json_object(coco_fixtures, tmp_path):
     assert done.returncode == 0, done.stderr
     metrics = json.loads(done.stdout)
     assert list(metrics) == STATS and metrics["AP"] == 1.0
+    toolkit = subprocess.run([*command, "--dataset", "coco", "--backend", "xtcocotools"],
+                             capture_output=True, text=True)  # the default above: numpy
+    assert toolkit.returncode == 0, toolkit.stderr
+    assert json.loads(toolkit.stdout) == pytest.approx(metrics, abs=1e-6)
     missing = [*_score_command(), "--gt", str(gt_file), "--results", str(tmp_path / "nope.json")]
     failed = subprocess.run([*missing, "--dataset", "coco"], capture_output=True, text=True)
     assert failed.returncode == 1 and "nope.json" in failed.stderr and failed.stdout == ""

@@ -1,0 +1,588 @@
+"""Vectorised numpy keypoint AP/AR that reproduces xtcocotools' ``COCOeval`` (the fast backend).
+
+The same rules as the toolkit's keypoint iouTypes, computed on arrays instead of per-image
+Python loops (``coco_eval`` chooses between this and xtcocotools):
+
+- A ground-truth person is ignored if it is a crowd region or has no labelled keypoint in the
+  evaluated part (CrowdPose: ``num_keypoints == 0`` from the file). Its OKS scale is its
+  ``area`` (``use_area=True``) or 0.53 × box area; the same value decides its area range.
+- A detection with no keypoint score > 0 in the part is dropped. Its score is the part score
+  (``foot_score`` ...) where the results carry one, else ``score``; its area (``loadRes``: the
+  ``bbox`` w × h if the first result has one, else the extent of its ``keypoints`` field, the
+  body keypoints) only decides its area range.
+- OKS: the mean over the person's labelled keypoints of exp(-d² / (2 s² (2σ)²)), or, for a
+  person without labelled keypoints, over all keypoints with d measured to the box doubled
+  around its bbox. It is computed once per same-image (detection, person) pair and part
+  (``all_pairs``, ``oks_terms``); the whole body's terms are the sums of the five parts'.
+- Per image and category the 20 best detections (stable sort by score) are greedily matched to
+  the best still free person (non-ignored persons first, ties to the later one in file order,
+  crowd regions can take several), at OKS thresholds 0.50:0.05:0.95 and per area range.
+- Precision/recall are accumulated over all images exactly as ``COCOeval.accumulate`` does and
+  summarised into the toolkit's 10 keypoint stats (CrowdPose: its 9, with AP easy/medium/hard
+  over images with ``crowdIndex`` < 0.2, < 0.8, >= 0.8, rounded to 4 decimals like the toolkit).
+
+Numbers agree with the toolkit to about 1e-15 (only the order of float sums differs); the tests
+check 1e-6 on every metric.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Sequence
+from dataclasses import dataclass
+from operator import itemgetter, methodcaller
+
+import numpy as np
+
+# The toolkit's keypoint parameters (xtcocotools ``Params.setKpParams``), built the same way.
+IOU_THRESHOLDS = np.linspace(0.5, 0.95, int(np.round((0.95 - 0.5) / 0.05)) + 1, endpoint=True)
+RECALL_THRESHOLDS = np.linspace(0.0, 1.00, int(np.round((1.00 - 0.0) / 0.01)) + 1, endpoint=True)
+MAX_DETECTIONS = 20
+AREA_RANGES = np.array([[0**2, 1e5**2], [32**2, 96**2], [96**2, 1e5**2]])  # all, medium, large
+CROWD_SPLIT = (0.2, 0.8)  # crowdIndex thresholds of AP easy / medium / hard
+_PAIR_CHUNK = 1 << 16  # (pair, keypoint) elements per OKS chunk: cache-sized temporaries
+
+
+@dataclass(frozen=True)
+class Part:
+    """One evaluated part: keypoints ``start:stop`` of the full layout, scored by ``score_key``.
+
+    ``crowd_ignore`` uses the file's ``num_keypoints`` for the ignore rule (CrowdPose).
+    """
+
+    start: int
+    stop: int
+    score_key: str = "score"
+    crowd_ignore: bool = False
+
+
+@dataclass
+class GroundTruth:
+    """A COCO-format ground truth as arrays (A annotations, I images, C categories, K keypoints).
+
+    ``image``/``category`` index ``image_ids``/``category_ids`` (-1: not evaluated by the
+    toolkit, i.e. an image or category that the file does not list).
+    """
+
+    image_ids: np.ndarray  # (I,) sorted image ids (the toolkit's params.imgIds)
+    category_ids: np.ndarray  # (C,) sorted category ids
+    crowd_index: np.ndarray  # (I,) each image's crowdIndex (NaN where absent)
+    image: np.ndarray  # (A,) int
+    category: np.ndarray  # (A,) int
+    x: np.ndarray  # (A, K) keypoint x (may be a strided view)
+    y: np.ndarray  # (A, K) keypoint y (may be a strided view)
+    labelled: np.ndarray  # (A, K) bool: visibility > 0
+    boxes: np.ndarray  # (A, 4) x, y, w, h
+    area: np.ndarray  # (A,) annotation area (NaN where absent)
+    iscrowd: np.ndarray  # (A,) bool
+    num_keypoints: np.ndarray  # (A,) the file's num_keypoints (0 where absent)
+
+
+@dataclass
+class Detections:
+    """A results list as arrays (N detections)."""
+
+    image: np.ndarray  # (N,) index into GroundTruth.image_ids, -1 if not a GT image (skipped)
+    category: np.ndarray  # (N,) index into GroundTruth.category_ids, -1 if not a GT category
+    x: np.ndarray  # (N, K) keypoint x (may be a strided view)
+    y: np.ndarray  # (N, K) keypoint y (may be a strided view)
+    positive: np.ndarray  # (N, K) bool: keypoint score > 0
+    area: np.ndarray  # (N,) the toolkit's loadRes area (see _detection_areas)
+    scores: dict[str, np.ndarray]  # score key -> (N,); part keys absent fall back to "score"
+
+
+def _index_of(values: np.ndarray, table: np.ndarray) -> np.ndarray:
+    """(N,) position of each value in the sorted ``table``, -1 where absent."""
+    if len(table) == 0:
+        return np.full(len(values), -1, dtype=np.int64)
+    pos = np.clip(np.searchsorted(table, values), 0, len(table) - 1)
+    return np.where(table[pos] == values, pos, -1)
+
+
+def _stack_fields(
+    entries: Sequence[dict], fields: Sequence[tuple[str, int]]
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(N, K) x, y (views) and third value > 0 of ``fields`` (name, keypoint count), in order.
+
+    One C-level pass over the entries' flat ``[x, y, v] * count`` lists.
+    """
+    total = sum(count for _, count in fields)
+    names = [name for name, _ in fields]
+    lists = map(itemgetter(*names), entries)  # a list per entry, or a tuple of lists
+    values = itertools.chain.from_iterable(
+        itertools.chain.from_iterable(lists) if len(names) > 1 else lists
+    )
+    flat = np.fromiter(values, dtype=np.float64, count=len(entries) * 3 * total)
+    triples = flat.reshape(len(entries), total, 3)
+    return triples[..., 0], triples[..., 1], triples[..., 2] > 0
+
+
+def ground_truth_arrays(dataset: dict, fields: Sequence[tuple[str, int]]) -> GroundTruth:
+    """Arrays of a loaded COCO-format annotation dict whose keypoints are ``fields``."""
+    images = dataset.get("images", [])
+    image_ids = np.array(sorted({image["id"] for image in images}), dtype=np.int64)
+    crowd_by_id = {image["id"]: image.get("crowdIndex", np.nan) for image in images}
+    category_ids = np.array(sorted({c["id"] for c in dataset.get("categories", [])}), np.int64)
+    annotations = dataset.get("annotations", [])
+    boxes = np.array([a["bbox"] for a in annotations], dtype=np.float64).reshape(-1, 4)
+    x, y, labelled = _stack_fields(annotations, fields)
+    return GroundTruth(
+        image_ids=image_ids,
+        category_ids=category_ids,
+        crowd_index=np.array([crowd_by_id[i] for i in image_ids.tolist()], dtype=np.float64),
+        image=_index_of(np.array([a["image_id"] for a in annotations], np.int64), image_ids),
+        category=_index_of(np.array([a["category_id"] for a in annotations], np.int64),
+                           category_ids),
+        x=x,
+        y=y,
+        labelled=labelled,
+        boxes=boxes,
+        area=np.array([a.get("area", np.nan) for a in annotations], dtype=np.float64),
+        iscrowd=np.array([bool(a.get("iscrowd", 0)) for a in annotations], dtype=bool),
+        num_keypoints=np.array([a.get("num_keypoints", 0) for a in annotations], np.int64),
+    )
+
+
+def detection_arrays(
+    results: Sequence[dict],
+    fields: Sequence[tuple[str, int]],
+    ground_truth: GroundTruth,
+    score_keys: Sequence[str] = (),
+) -> Detections:
+    """Arrays of a results list (image ids must be in the ground truth; checked by the caller).
+
+    ``score_keys``: part score fields to read where an entry has them (else its ``score``).
+    """
+    x, y, positive = _stack_fields(results, fields)
+    count = len(results)
+    scores = {"score": np.fromiter(map(itemgetter("score"), results), np.float64, count)}
+    for key in score_keys:
+        if any(map(methodcaller("__contains__", key), results)):
+            scores[key] = np.fromiter((e.get(key, e["score"]) for e in results), np.float64,
+                                      count)
+    image_ids = np.fromiter(map(itemgetter("image_id"), results), np.int64, count)
+    category_ids = np.fromiter(map(methodcaller("get", "category_id", 1), results), np.int64,
+                               count)
+    return Detections(
+        image=_index_of(image_ids, ground_truth.image_ids),
+        category=_index_of(category_ids, ground_truth.category_ids),
+        x=x,
+        y=y,
+        positive=positive,
+        area=_detection_areas(results, x[:, : fields[0][1]], y[:, : fields[0][1]]),
+        scores=scores,
+    )
+
+
+def _detection_areas(results: Sequence[dict], x: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """(N,) the toolkit's ``loadRes`` area: each ``bbox``'s w × h if the first entry has a
+    non-empty ``bbox``, else the extent of the first field's keypoints ``x``, ``y`` (N, k)."""
+    if len(results) == 0:
+        return np.zeros(0)
+    if results[0].get("bbox", []) != []:
+        boxes = np.array([entry["bbox"] for entry in results], dtype=np.float64).reshape(-1, 4)
+        return boxes[:, 2] * boxes[:, 3]
+    return (x.max(axis=1) - x.min(axis=1)) * (y.max(axis=1) - y.min(axis=1))
+
+
+@dataclass
+class _PartGT:
+    """Evaluated ground truth of one part (G persons, k keypoints), grouped by unit.
+
+    A unit is one (category, image) pair: ``category * num_images + image``.
+    """
+
+    unit: np.ndarray  # (G,) ascending (stable: file order kept within a unit)
+    x: np.ndarray  # (G, k)
+    y: np.ndarray  # (G, k)
+    labelled: np.ndarray  # (G, k) bool
+    any_labelled: np.ndarray  # (G,) bool
+    boxes: np.ndarray  # (G, 4)
+    scale: np.ndarray  # (G,) OKS area
+    ignore: np.ndarray  # (A, G) ignored per area range (crowd, unlabelled, or outside range)
+    crowd: np.ndarray  # (G,) bool
+
+
+@dataclass
+class _PartDT:
+    """Kept detections of one part (D): per unit, best first, at most MAX_DETECTIONS."""
+
+    unit: np.ndarray  # (D,) ascending
+    rank: np.ndarray  # (D,) position within its unit
+    row: np.ndarray  # (D,) row in ``Detections``
+    score: np.ndarray  # (D,)
+    outside: np.ndarray  # (A, D) bool: area outside each area range
+
+
+def _part_ground_truth(gt: GroundTruth, part: Part, use_area: bool) -> _PartGT:
+    """Select and order the evaluated persons and their ignore flags for ``part``."""
+    order, unit = _person_order(gt)
+    span = slice(part.start, part.stop)
+    labelled = gt.labelled[order, span]
+    boxes = gt.boxes[order]
+    if part.crowd_ignore:
+        unlabelled = gt.num_keypoints[order] == 0
+    else:
+        unlabelled = ~labelled.any(axis=1)
+    if use_area:
+        scale = range_area = gt.area[order]
+        if np.isnan(scale).any():
+            raise ValueError("OKS with use_area needs 'area' on every ground-truth annotation")
+    else:
+        scale = boxes[:, 3] * boxes[:, 2] * 0.53
+        range_area = boxes[:, 2] * boxes[:, 3] * 0.53
+    crowd = gt.iscrowd[order]
+    outside = (range_area < AREA_RANGES[:, :1]) | (range_area > AREA_RANGES[:, 1:])
+    return _PartGT(unit=unit, x=gt.x[order, span], y=gt.y[order, span], labelled=labelled,
+                   any_labelled=labelled.any(axis=1), boxes=boxes, scale=scale,
+                   ignore=outside | (crowd | unlabelled)[None], crowd=crowd)
+
+
+def _part_detections(dt: Detections, num_images: int, part: Part) -> _PartDT:
+    """Drop detections without a positive keypoint score; keep each unit's 20 best."""
+    score = dt.scores.get(part.score_key, dt.scores["score"])
+    positive = dt.positive[:, part.start : part.stop].any(axis=1)
+    keep = np.flatnonzero((dt.category >= 0) & (dt.image >= 0) & positive)
+    unit = dt.category[keep] * num_images + dt.image[keep]
+    order = keep[np.lexsort((-score[keep], unit))]  # by unit, then best first, ties in order
+    unit = dt.category[order] * num_images + dt.image[order]
+    starts = np.flatnonzero(np.r_[True, unit[1:] != unit[:-1]])
+    rank = np.arange(len(order)) - np.repeat(starts, np.diff(np.r_[starts, len(order)]))
+    top = rank < MAX_DETECTIONS
+    order, unit, rank = order[top], unit[top], rank[top]
+    area = dt.area[order]
+    return _PartDT(unit=unit, rank=rank, row=order, score=score[order],
+                   outside=(area < AREA_RANGES[:, :1]) | (area > AREA_RANGES[:, 1:]))
+
+
+@dataclass
+class Pairs:
+    """Every (detection, person) pair of the same unit, P in all.
+
+    A detection row's pairs are contiguous, in the evaluated persons' order (``_PartGT``).
+    """
+
+    row: np.ndarray  # (P,) detection row
+    person: np.ndarray  # (P,) evaluated person (index into the _PartGT arrays)
+    offset: np.ndarray  # (N,) index of each detection row's first pair
+
+
+@dataclass
+class OksTerms:
+    """Per pair, the parts of one part's OKS: the sum of exp(-e) over the person's labelled
+    keypoints and their count, and the sum over all ``size`` keypoints of exp(-e) measured
+    to the doubled box (only for persons with no labelled keypoint in the part, else 0)."""
+
+    labelled_sum: np.ndarray  # (P,)
+    count: np.ndarray  # (P,) int
+    box_sum: np.ndarray  # (P,)
+    size: int
+
+    def oks(self) -> np.ndarray:
+        """(P,) the toolkit's OKS: mean over labelled keypoints, else over all to the box."""
+        with np.errstate(invalid="ignore", divide="ignore"):
+            return np.where(self.count > 0, self.labelled_sum / self.count,
+                            self.box_sum / self.size)
+
+    def __add__(self, other: OksTerms) -> OksTerms:
+        """Terms of the union of two disjoint keypoint sets (e.g. whole body = its parts)."""
+        return OksTerms(self.labelled_sum + other.labelled_sum, self.count + other.count,
+                        self.box_sum + other.box_sum, self.size + other.size)
+
+
+def _person_order(gt: GroundTruth) -> tuple[np.ndarray, np.ndarray]:
+    """Evaluated persons (those of listed images and categories) ordered by unit, stable.
+
+    Returns (G,) annotation index and (G,) unit."""
+    keep = (gt.image >= 0) & (gt.category >= 0)
+    unit = gt.category * len(gt.image_ids) + gt.image
+    order = np.flatnonzero(keep)[np.argsort(unit[keep], kind="stable")]
+    return order, unit[order]
+
+
+def _unit_pairs(gt_unit: np.ndarray, dt_unit: np.ndarray,
+                num_units: int) -> tuple[np.ndarray, np.ndarray]:
+    """For detections of ascending ``dt_unit`` (D,) and persons of ascending ``gt_unit`` (G,):
+    (P,) detection and (P,) person index of every same-unit pair, per detection in person
+    order."""
+    gt_start, gt_count = _unit_ranges(gt_unit, num_units)
+    per_dt = gt_count[dt_unit]
+    dt_index = np.repeat(np.arange(len(dt_unit)), per_dt)
+    first = np.repeat(np.cumsum(per_dt) - per_dt, per_dt)
+    return dt_index, np.repeat(gt_start[dt_unit], per_dt) + np.arange(len(dt_index)) - first
+
+
+def all_pairs(gt: GroundTruth, dt: Detections) -> Pairs:
+    """Every same-unit (detection, person) pair, whatever part is evaluated on it."""
+    num_images = len(gt.image_ids)
+    _, gt_unit = _person_order(gt)
+    rows = np.flatnonzero((dt.category >= 0) & (dt.image >= 0))
+    dt_unit = dt.category[rows] * num_images + dt.image[rows]
+    rows = rows[np.argsort(dt_unit, kind="stable")]
+    dt_unit = dt.category[rows] * num_images + dt.image[rows]
+    dt_index, person = _unit_pairs(gt_unit, dt_unit, num_images * len(gt.category_ids))
+    offset = np.zeros(len(dt.image), dtype=np.int64)
+    offset[rows] = np.searchsorted(dt_index, np.arange(len(rows)))
+    return Pairs(row=rows[dt_index], person=person, offset=offset)
+
+
+def oks_terms(gt: GroundTruth, dt: Detections, pairs: Pairs, part: Part, sigmas: np.ndarray,
+              use_area: bool) -> OksTerms:
+    """``OksTerms`` of every pair for ``part`` with its (k,) ``sigmas``, in chunks."""
+    sigmas = np.asarray(sigmas, dtype=np.float64)
+    if len(sigmas) != part.stop - part.start:
+        raise ValueError(f"{part.stop - part.start} keypoints but {len(sigmas)} sigmas")
+    persons = _part_ground_truth(gt, part, use_area)
+    span, variances = slice(part.start, part.stop), (sigmas * 2) ** 2
+    total = len(pairs.row)
+    terms = OksTerms(np.empty(total), np.empty(total, np.int64), np.zeros(total), len(sigmas))
+    step = max(1, _PAIR_CHUNK // len(sigmas))
+    for lo in range(0, total, step):
+        chunk = slice(lo, lo + step)
+        rows = pairs.row[chunk]
+        _chunk_terms(dt.x[rows, span], dt.y[rows, span], persons, pairs.person[chunk],
+                     variances, terms, chunk)
+    return terms
+
+
+def _chunk_terms(xd: np.ndarray, yd: np.ndarray, gt: _PartGT, person: np.ndarray,
+                 variances: np.ndarray, terms: OksTerms, chunk: slice) -> None:
+    """Fill ``terms[chunk]`` for detection keypoints ``xd``, ``yd`` (P, k) (overwritten) and
+    persons ``person`` (P,), with the toolkit's float operations."""
+    scale = (gt.scale[person] + np.spacing(1))[:, None]
+    unlabelled = np.flatnonzero(~gt.any_labelled[person])
+    if len(unlabelled):  # toolkit: distance to the region (x0, y0)-(x1, y1) instead
+        box = gt.boxes[person[unlabelled]]
+        x0, x1 = (box[:, 0] - box[:, 2])[:, None], (box[:, 0] + box[:, 2] * 2)[:, None]
+        y0, y1 = (box[:, 1] - box[:, 3])[:, None], (box[:, 1] + box[:, 3] * 2)[:, None]
+        xs, ys = xd[unlabelled], yd[unlabelled]
+        dx = np.maximum(0, x0 - xs) + np.maximum(0, xs - x1)
+        dy = np.maximum(0, y0 - ys) + np.maximum(0, ys - y1)
+        e = (dx**2 + dy**2) / variances / scale[unlabelled] / 2
+        terms.box_sum[chunk][unlabelled] = np.exp(-e).sum(axis=1)
+    dx = np.subtract(xd, gt.x[person], out=xd)
+    dy = np.subtract(yd, gt.y[person], out=yd)
+    np.multiply(dx, dx, out=dx)
+    np.multiply(dy, dy, out=dy)
+    dx += dy
+    dx /= variances
+    dx /= scale
+    dx /= 2
+    np.negative(dx, out=dx)
+    np.exp(dx, out=dx)
+    counted = gt.labelled[person]
+    np.copyto(dx, 0.0, where=~counted)
+    terms.labelled_sum[chunk] = dx.sum(axis=1)
+    terms.count[chunk] = counted.sum(axis=1)
+
+
+def _unit_ranges(sorted_units: np.ndarray, num_units: int) -> tuple[np.ndarray, np.ndarray]:
+    """(U,) start and count of each unit in an ascending unit array."""
+    start = np.searchsorted(sorted_units, np.arange(num_units), side="left")
+    stop = np.searchsorted(sorted_units, np.arange(num_units), side="right")
+    return start, stop - start
+
+
+def _greedy(table: np.ndarray, ignore: np.ndarray, crowd: np.ndarray, valid: np.ndarray,
+            counts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The toolkit's greedy matching for U units padded to G persons and D detections.
+
+    Args:
+        table: (G, D, U) OKS of each unit's d-th best detection with its g-th person (-inf: pad).
+        ignore: (G, U, A, 1) bool, person ignored in area range a; crowd: (G, U) bool.
+        valid: (G, U) bool, real person; counts: (U,) detections per unit.
+
+    Returns (D, U, A, T) bool: matched, and matched to an ignored person. A detection takes
+    the free person of highest OKS >= threshold (ties: the later person), preferring non-ignored
+    persons; crowd persons stay free.
+    """
+    num_g, depth, num_u = table.shape
+    shape = (num_u, len(AREA_RANGES), len(IOU_THRESHOLDS))
+    thresholds = np.minimum(IOU_THRESHOLDS, 1 - 1e-10)
+    free = np.broadcast_to(valid[:, :, None, None], (num_g, *shape)).copy()
+    matched = np.zeros((depth, *shape), dtype=bool)
+    matched_ignored = np.zeros_like(matched)
+    for d in range(depth):
+        present = (d < counts)[:, None, None]
+        best = [np.full(shape, -1), np.full(shape, -1)]  # regular, ignored
+        best_value = [np.full(shape, -np.inf), np.full(shape, -np.inf)]
+        for g in range(num_g):
+            value = table[g, d][:, None, None]
+            eligible = free[g] & (value >= thresholds) & present
+            for tier, members in enumerate((eligible & ~ignore[g], eligible & ignore[g])):
+                better = members & (value >= best_value[tier])
+                best_value[tier] = np.where(better, value, best_value[tier])
+                best[tier] = np.where(better, g, best[tier])
+        regular = best[0] >= 0
+        choice = np.where(regular, best[0], best[1])
+        for g in range(num_g):
+            free[g] &= ~((choice == g) & ~crowd[g][:, None, None])
+        matched[d] = choice >= 0
+        matched_ignored[d] = ~regular & (best[1] >= 0)
+    return matched, matched_ignored
+
+
+def _match(gt: _PartGT, dt: _PartDT, pairs: Pairs, pair_oks: np.ndarray,
+           num_units: int) -> tuple[np.ndarray, np.ndarray]:
+    """Greedy matching of every unit at every area range and OKS threshold.
+
+    ``pair_oks``: (P,) OKS of every pair in ``pairs``. Returns (A, T, D) bool: matched, and
+    matched to an ignored person.
+    """
+    num_dt = len(dt.unit)
+    matched = np.zeros((len(AREA_RANGES), len(IOU_THRESHOLDS), num_dt), dtype=bool)
+    matched_ignored = np.zeros_like(matched)
+    if num_dt == 0 or len(gt.unit) == 0:
+        return matched, matched_ignored
+    dt_index, gt_index = _unit_pairs(gt.unit, dt.unit, num_units)
+    gt_start, gt_count = _unit_ranges(gt.unit, num_units)
+    oks = pair_oks[pairs.offset[dt.row[dt_index]] + gt_index - gt_start[dt.unit[dt_index]]]
+    dt_start, dt_count = _unit_ranges(dt.unit, num_units)
+    busy = np.flatnonzero((gt_count > 0) & (dt_count > 0))
+    pair_unit = dt.unit[dt_index]
+    # Units with similar person counts share one padded problem.
+    size_class = np.ceil(np.log2(gt_count[busy])).astype(int)
+    for size in np.unique(size_class):
+        units = busy[size_class == size]
+        width, depth = int(gt_count[units].max()), int(dt_count[units].max())
+        local = np.full(num_units, -1)
+        local[units] = np.arange(len(units))
+        pairs = np.flatnonzero(local[pair_unit] >= 0)
+        u = local[pair_unit[pairs]]
+        table = np.full((width, depth, len(units)), -np.inf)
+        table[gt_index[pairs] - gt_start[units][u], dt.rank[dt_index[pairs]], u] = oks[pairs]
+        slots = np.arange(width)[:, None]
+        valid = slots < gt_count[units][None]  # (G, U)
+        person = np.minimum(gt_start[units][None] + slots, len(gt.unit) - 1)
+        ignore = np.moveaxis(gt.ignore[:, person], 0, -1)[..., None] & valid[..., None, None]
+        hit, hit_ignored = _greedy(table, ignore, gt.crowd[person] & valid, valid,
+                                   dt_count[units])
+        d, unit_pos = np.nonzero(np.arange(depth)[:, None] < dt_count[units][None])
+        index = dt_start[units][unit_pos] + d
+        matched[:, :, index] = np.moveaxis(hit[d, unit_pos], 0, -1)
+        matched_ignored[:, :, index] = np.moveaxis(hit_ignored[d, unit_pos], 0, -1)
+    return matched, matched_ignored
+
+
+def _precision_recall(
+    matched: np.ndarray, dt_ignore: np.ndarray, regular_gt: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """The toolkit's (T, R) precision and (T,) recall of one category and area range.
+
+    ``matched``/``dt_ignore``: (T, D) in descending score order (stable); ``regular_gt``: the
+    number of non-ignored persons (> 0).
+    """
+    precision = np.zeros((len(IOU_THRESHOLDS), len(RECALL_THRESHOLDS)))
+    count = matched.shape[1]
+    if count == 0:
+        return precision, np.zeros(len(IOU_THRESHOLDS))
+    tp_sum = np.cumsum(matched & ~dt_ignore, axis=1)  # integer counts: exact as float64
+    fp_sum = np.cumsum(~(matched | dt_ignore), axis=1)
+    recall_curve = tp_sum / regular_gt
+    precision_curve = tp_sum / (fp_sum + tp_sum + np.spacing(1))
+    precision_curve = np.maximum.accumulate(precision_curve[:, ::-1], axis=1)[:, ::-1]
+    for t in range(len(IOU_THRESHOLDS)):
+        inds = np.searchsorted(recall_curve[t], RECALL_THRESHOLDS, side="left")
+        inside = inds < count
+        precision[t, inside] = precision_curve[t, inds[inside]]
+    return precision, recall_curve[:, -1]
+
+
+@dataclass
+class _Matched:
+    """Everything ``accumulate`` needs of one evaluated part."""
+
+    gt: _PartGT
+    dt: _PartDT
+    matched: np.ndarray  # (A, T, D)
+    dt_ignore: np.ndarray  # (A, T, D)
+    num_images: int
+    num_categories: int
+
+
+def match_part(gt: GroundTruth, dt: Detections, part: Part, sigmas: np.ndarray,
+               use_area: bool, pairs: Pairs | None = None,
+               terms: OksTerms | None = None) -> _Matched:
+    """Per-image evaluation of one part (the toolkit's ``evaluate``).
+
+    ``pairs`` (``all_pairs``) and their ``terms`` (``oks_terms``) are computed if not given.
+    """
+    num_images, num_categories = len(gt.image_ids), len(gt.category_ids)
+    pairs = all_pairs(gt, dt) if pairs is None else pairs
+    terms = oks_terms(gt, dt, pairs, part, sigmas, use_area) if terms is None else terms
+    part_gt = _part_ground_truth(gt, part, use_area)
+    part_dt = _part_detections(dt, num_images, part)
+    matched, matched_ignored = _match(part_gt, part_dt, pairs, terms.oks(),
+                                      num_images * num_categories)
+    dt_ignore = matched_ignored | (~matched & part_dt.outside[:, None, :])
+    return _Matched(part_gt, part_dt, matched, dt_ignore, num_images, num_categories)
+
+
+def accumulate(result: _Matched, images: np.ndarray | None = None):
+    """The toolkit's (T, R, C, A, 1) precision and (T, C, A, 1) recall (-1: no regular person).
+
+    ``images``: (I,) bool, the images to accumulate over (default all).
+    """
+    num_thr, num_rec, num_areas = len(IOU_THRESHOLDS), len(RECALL_THRESHOLDS), len(AREA_RANGES)
+    shape = (num_thr, num_rec, result.num_categories, num_areas, 1)
+    precision, recall = -np.ones(shape), -np.ones((num_thr, result.num_categories, num_areas, 1))
+    gt_keep = np.ones(len(result.gt.unit), bool)
+    dt_keep = np.ones(len(result.dt.unit), bool)
+    if images is not None:
+        gt_keep = images[result.gt.unit % result.num_images]
+        dt_keep = images[result.dt.unit % result.num_images]
+    for c in range(result.num_categories):
+        gt_sel = gt_keep & (result.gt.unit // result.num_images == c)
+        dt_sel = np.flatnonzero(dt_keep & (result.dt.unit // result.num_images == c))
+        # evaluation order: images ascending, best first within each; then a stable score sort
+        dt_sel = dt_sel[np.argsort(-result.dt.score[dt_sel], kind="mergesort")]
+        for a in range(num_areas):
+            regular = int(np.count_nonzero(~result.gt.ignore[a, gt_sel]))
+            if regular == 0:
+                continue
+            p, r = _precision_recall(result.matched[a][:, dt_sel], result.dt_ignore[a][:, dt_sel],
+                                     regular)
+            precision[:, :, c, a, 0], recall[:, c, a, 0] = p, r
+    return precision, recall
+
+
+def _mean_valid(values: np.ndarray) -> float:
+    """Mean over entries > -1, or -1 if none (the toolkit's ``_summarize``)."""
+    valid = values[values > -1]
+    return -1.0 if len(valid) == 0 else float(np.mean(valid))
+
+
+def _summary(precision: np.ndarray, recall: np.ndarray, ap: bool, area: int = 0,
+             iou: float | None = None) -> float:
+    values = precision[:, :, :, area, 0] if ap else recall[:, :, area, 0]
+    if iou is not None:
+        values = values[np.where(iou == IOU_THRESHOLDS)[0]]
+    return _mean_valid(values)
+
+
+def keypoint_stats(result: _Matched) -> np.ndarray:
+    """(10,) AP, AP50, AP75, APM, APL, AR, AR50, AR75, ARM, ARL."""
+    precision, recall = accumulate(result)
+    return np.array([
+        _summary(precision, recall, ap, area, iou)
+        for ap in (True, False)
+        for area, iou in ((0, None), (0, 0.5), (0, 0.75), (1, None), (2, None))
+    ])
+
+
+def crowdpose_stats(result: _Matched, crowd_index: np.ndarray) -> np.ndarray:
+    """(9,) AP, AP50, AP75, AR, AR50, AR75, AP easy, AP medium, AP hard.
+
+    ``crowd_index``: (I,) per image; the three AP are the toolkit's: the mean of the area-"all"
+    precision array including its -1 entries, rounded to 4 decimals.
+    """
+    precision, recall = accumulate(result)
+    stats = [_summary(precision, recall, ap, 0, iou)
+             for ap in (True, False) for iou in (None, 0.5, 0.75)]
+    first, second = CROWD_SPLIT
+    easy = crowd_index < first
+    medium = ~easy & (crowd_index < second)
+    for images in (easy, medium, ~easy & ~medium):
+        subset_precision, _ = accumulate(result, images)
+        stats.append(round(np.mean(subset_precision[:, :, :, 0, :]), 4))
+    return np.array(stats, dtype=np.float64)
