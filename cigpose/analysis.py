@@ -1,7 +1,8 @@
 """The paper's analyses as plain functions on arrays (N instances, K keypoints).
 
 * Table 7 — ``intervention_frequency``: share of interventions per body part, in %.
-* Fig. 3 — ``score_by_visibility``: confounder scores of visible (v=2) vs occluded (v=1) keypoints.
+* Fig. 3 — ``score_by_visibility``: confounder scores of visible (v=2) vs occluded (v=1) keypoints;
+  ``separation_auc``: how well the score tells them apart, as one number.
 * Table 5 — ``enrichment``: within-instance gap Δ between the mean error of the selected
   (intervened) visible keypoints and that of the other visible keypoints, with a bootstrap 95% CI
   over instances. ``easy_drop`` removes that fraction of the easiest instances (lowest mean error)
@@ -26,6 +27,17 @@ def intervention_frequency(selected: np.ndarray, parts: Mapping[str, np.ndarray]
 def score_by_visibility(score: np.ndarray, visibility: np.ndarray) -> dict[str, np.ndarray]:
     """Scores of labelled keypoints split by visibility flag: ``visible`` (2) and ``occluded`` (1)."""
     return {"visible": score[visibility == 2], "occluded": score[visibility == 1]}
+
+
+def separation_auc(occluded: np.ndarray, visible: np.ndarray) -> float:
+    """P(score of a random occluded keypoint > that of a random visible one), ties counting half:
+    the area under the ROC curve of the score as an occlusion detector (0.5: no separation)."""
+    occluded, visible = np.asarray(occluded, np.float64), np.sort(np.asarray(visible, np.float64))
+    if len(occluded) == 0 or len(visible) == 0:
+        return float("nan")
+    below = np.searchsorted(visible, occluded, side="left")
+    ties = np.searchsorted(visible, occluded, side="right") - below
+    return float((below + 0.5 * ties).sum() / (len(occluded) * len(visible)))
 
 
 def enrichment(errors: np.ndarray, selected: np.ndarray, visible: np.ndarray, easy_drop: float = 0.0,

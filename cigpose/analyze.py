@@ -98,7 +98,7 @@ def run(analysis: str, ckpt: str, output: Path, overrides: list[str]) -> dict:
     return embedding_umap(data, output)
 
 
-def plot_violins(groups: dict[str, np.ndarray], path: Path) -> None:
+def plot_violins(groups: dict[str, np.ndarray], path: Path, title: str = "Confounder score by visibility") -> None:
     import matplotlib
 
     matplotlib.use("Agg")
@@ -110,7 +110,7 @@ def plot_violins(groups: dict[str, np.ndarray], path: Path) -> None:
         ax.violinplot([groups[k] for k in names], showmedians=True)
         ax.set_xticks(range(1, len(names) + 1), names)
     ax.set_ylabel("confounder score")
-    ax.set_title("Confounder score by visibility")
+    ax.set_title(title, fontsize=9)
     fig.tight_layout()
     fig.savefig(path)
     plt.close(fig)

@@ -308,6 +308,38 @@ def _wholebody_parts() -> dict[str, oks_eval.Part]:
     return parts
 
 
+def wholebody_arrays(
+    annotations: dict, results: list[dict]
+) -> tuple[oks_eval.GroundTruth, oks_eval.Detections]:
+    """A loaded COCO-WholeBody annotation dict and a results list as the numpy backend's arrays
+    (results on images the annotations do not list are kept with image index -1: not scored)."""
+    fields = list(result_fields("coco_wholebody").items())
+    ground_truth = oks_eval.ground_truth_arrays(annotations, fields)
+    detections = oks_eval.detection_arrays(results, fields, ground_truth,
+                                           list(_WHOLEBODY_SCORE_KEYS.values()))
+    return ground_truth, detections
+
+
+def match_wholebody(
+    ground_truth: oks_eval.GroundTruth, detections: oks_eval.Detections, sigmas: np.ndarray
+) -> tuple[oks_eval.Pairs, dict[str, oks_eval.OksTerms], dict[str, oks_eval.Matched]]:
+    """The six COCO-WholeBody passes (body, foot, face, lefthand, righthand, whole_body) of the
+    numpy backend: every same-image (detection, person) pair, their OKS terms and the matched
+    evaluation, per part. One pair list serves all six; the whole body's terms are the sums of
+    its parts'."""
+    pairs = oks_eval.all_pairs(ground_truth, detections)
+    parts = _wholebody_parts()
+    terms = {name: oks_eval.oks_terms(ground_truth, detections, pairs, part,
+                                      sigmas[part.start : part.stop], use_area=True)
+             for name, part in parts.items() if name != "whole_body"}
+    terms["whole_body"] = sum(terms.values(), start=oks_eval.OksTerms(0.0, 0, 0.0, 0))
+    matched = {name: oks_eval.match_part(ground_truth, detections, part,
+                                         sigmas[part.start : part.stop], use_area=True,
+                                         pairs=pairs, terms=terms[name])
+               for name, part in parts.items()}
+    return pairs, terms, matched
+
+
 def evaluate_numpy(
     ground_truth: oks_eval.GroundTruth, results: list[dict], dataset: str, sigmas: np.ndarray
 ) -> dict[str, float]:
@@ -334,18 +366,8 @@ def evaluate_numpy(
         matched = oks_eval.match_part(ground_truth, detections, part, sigmas, use_area=False)
         stats = oks_eval.crowdpose_stats(matched, ground_truth.crowd_index)
         return dict(zip(CROWDPOSE_STATS, stats.tolist(), strict=True))
-    # One pair list for all six passes; the whole body's OKS terms are the sums of its parts'.
-    pairs = oks_eval.all_pairs(ground_truth, detections)
-    parts = _wholebody_parts()
-    terms = {name: oks_eval.oks_terms(ground_truth, detections, pairs, part,
-                                      sigmas[part.start : part.stop], use_area=True)
-             for name, part in parts.items() if name != "whole_body"}
-    terms["whole_body"] = sum(terms.values(), start=oks_eval.OksTerms(0.0, 0, 0.0, 0))
-    stats: dict[str, np.ndarray] = {}
-    for name, part in parts.items():
-        matched = oks_eval.match_part(ground_truth, detections, part, sigmas[part.start:part.stop],
-                                      use_area=True, pairs=pairs, terms=terms[name])
-        stats[name] = oks_eval.keypoint_stats(matched)
+    stats = {name: oks_eval.keypoint_stats(matched)
+             for name, matched in match_wholebody(ground_truth, detections, sigmas)[2].items()}
     stats["hand"] = (stats["lefthand"] + stats["righthand"]) / 2
     return {
         f"{part}/{stat}": float(value)

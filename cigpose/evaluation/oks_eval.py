@@ -216,7 +216,7 @@ class _PartDT:
 
 def _part_ground_truth(gt: GroundTruth, part: Part, use_area: bool) -> _PartGT:
     """Select and order the evaluated persons and their ignore flags for ``part``."""
-    order, unit = _person_order(gt)
+    order, unit = person_order(gt)
     span = slice(part.start, part.stop)
     labelled = gt.labelled[order, span]
     boxes = gt.boxes[order]
@@ -290,7 +290,7 @@ class OksTerms:
                         self.box_sum + other.box_sum, self.size + other.size)
 
 
-def _person_order(gt: GroundTruth) -> tuple[np.ndarray, np.ndarray]:
+def person_order(gt: GroundTruth) -> tuple[np.ndarray, np.ndarray]:
     """Evaluated persons (those of listed images and categories) ordered by unit, stable.
 
     Returns (G,) annotation index and (G,) unit."""
@@ -315,7 +315,7 @@ def _unit_pairs(gt_unit: np.ndarray, dt_unit: np.ndarray,
 def all_pairs(gt: GroundTruth, dt: Detections) -> Pairs:
     """Every same-unit (detection, person) pair, whatever part is evaluated on it."""
     num_images = len(gt.image_ids)
-    _, gt_unit = _person_order(gt)
+    _, gt_unit = person_order(gt)
     rows = np.flatnonzero((dt.category >= 0) & (dt.image >= 0))
     dt_unit = dt.category[rows] * num_images + dt.image[rows]
     rows = rows[np.argsort(dt_unit, kind="stable")]
@@ -489,7 +489,7 @@ def _precision_recall(
 
 
 @dataclass
-class _Matched:
+class Matched:
     """Everything ``accumulate`` needs of one evaluated part."""
 
     gt: _PartGT
@@ -502,7 +502,7 @@ class _Matched:
 
 def match_part(gt: GroundTruth, dt: Detections, part: Part, sigmas: np.ndarray,
                use_area: bool, pairs: Pairs | None = None,
-               terms: OksTerms | None = None) -> _Matched:
+               terms: OksTerms | None = None) -> Matched:
     """Per-image evaluation of one part (the toolkit's ``evaluate``).
 
     ``pairs`` (``all_pairs``) and their ``terms`` (``oks_terms``) are computed if not given.
@@ -515,29 +515,29 @@ def match_part(gt: GroundTruth, dt: Detections, part: Part, sigmas: np.ndarray,
     matched, matched_ignored = _match(part_gt, part_dt, pairs, terms.oks(),
                                       num_images * num_categories)
     dt_ignore = matched_ignored | (~matched & part_dt.outside[:, None, :])
-    return _Matched(part_gt, part_dt, matched, dt_ignore, num_images, num_categories)
+    return Matched(part_gt, part_dt, matched, dt_ignore, num_images, num_categories)
 
 
-def accumulate(result: _Matched, images: np.ndarray | None = None):
+def accumulate(result: Matched, images: np.ndarray | None = None):
     """The toolkit's (T, R, C, A, 1) precision and (T, C, A, 1) recall (-1: no regular person).
 
-    ``images``: (I,) bool, the images to accumulate over (default all).
+    ``images``: (I,) bool, the images to accumulate over (default all), or (I,) int, how many
+    times each image counts (a bootstrap resample: an image drawn twice counts as two copies).
     """
     num_thr, num_rec, num_areas = len(IOU_THRESHOLDS), len(RECALL_THRESHOLDS), len(AREA_RANGES)
     shape = (num_thr, num_rec, result.num_categories, num_areas, 1)
     precision, recall = -np.ones(shape), -np.ones((num_thr, result.num_categories, num_areas, 1))
-    gt_keep = np.ones(len(result.gt.unit), bool)
-    dt_keep = np.ones(len(result.dt.unit), bool)
-    if images is not None:
-        gt_keep = images[result.gt.unit % result.num_images]
-        dt_keep = images[result.dt.unit % result.num_images]
+    copies = np.ones(result.num_images, np.int64) if images is None else images.astype(np.int64)
+    gt_copies = copies[result.gt.unit % result.num_images]
+    dt_copies = copies[result.dt.unit % result.num_images]
     for c in range(result.num_categories):
-        gt_sel = gt_keep & (result.gt.unit // result.num_images == c)
-        dt_sel = np.flatnonzero(dt_keep & (result.dt.unit // result.num_images == c))
+        gt_sel = (gt_copies > 0) & (result.gt.unit // result.num_images == c)
+        dt_sel = np.flatnonzero((dt_copies > 0) & (result.dt.unit // result.num_images == c))
         # evaluation order: images ascending, best first within each; then a stable score sort
         dt_sel = dt_sel[np.argsort(-result.dt.score[dt_sel], kind="mergesort")]
+        dt_sel = np.repeat(dt_sel, dt_copies[dt_sel])
         for a in range(num_areas):
-            regular = int(np.count_nonzero(~result.gt.ignore[a, gt_sel]))
+            regular = int(gt_copies[gt_sel & ~result.gt.ignore[a]].sum())
             if regular == 0:
                 continue
             p, r = _precision_recall(result.matched[a][:, dt_sel], result.dt_ignore[a][:, dt_sel],
@@ -560,7 +560,7 @@ def _summary(precision: np.ndarray, recall: np.ndarray, ap: bool, area: int = 0,
     return _mean_valid(values)
 
 
-def keypoint_stats(result: _Matched) -> np.ndarray:
+def keypoint_stats(result: Matched) -> np.ndarray:
     """(10,) AP, AP50, AP75, APM, APL, AR, AR50, AR75, ARM, ARL."""
     precision, recall = accumulate(result)
     return np.array([
@@ -570,7 +570,7 @@ def keypoint_stats(result: _Matched) -> np.ndarray:
     ])
 
 
-def crowdpose_stats(result: _Matched, crowd_index: np.ndarray) -> np.ndarray:
+def crowdpose_stats(result: Matched, crowd_index: np.ndarray) -> np.ndarray:
     """(9,) AP, AP50, AP75, AR, AR50, AR75, AP easy, AP medium, AP hard.
 
     ``crowd_index``: (I,) per image; the three AP are the toolkit's: the mean of the area-"all"
