@@ -87,6 +87,7 @@ def test_report_tabulates_paired_statistics_of_finished_jobs(tmp_path: Path) -> 
         assert versus["estimate"] == pytest.approx(1 - HALF_AP)
         assert 0.1 < versus["low"] <= versus["estimate"] <= versus["high"]
         assert paired["drop"][part]["rtmpose"]["high"] == 0.0
+        assert paired["relative_versus_baseline"][part]["cigpose"]["estimate"] == pytest.approx(1 - HALF_AP)
     people = paired["per_person"]["cigpose"]
     assert people["body"]["estimate"] == pytest.approx(0.5, abs=0.2)  # people with a disc, half of them missed
     assert paired["per_person"]["rtmpose"]["hidden_wrist"]["estimate"] == 0.0

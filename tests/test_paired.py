@@ -78,6 +78,8 @@ def test_a_known_drop_gives_the_known_interval_centre(tiny: dict) -> None:
         assert drops["cigpose"]["drop"] == pytest.approx(1 - HALF_AP)
         assert drops["rtmpose"]["drop"] == pytest.approx(0.0)
         assert np.all(drops["rtmpose"]["resampled"] == 0.0)  # exact on both splits: no draw changes that
+        assert drops["cigpose"]["relative"] == pytest.approx(1 - HALF_AP)  # AP 1 -> 51/101
+        assert drop_difference(drops, "cigpose", "rtmpose", relative=True)["estimate"] == pytest.approx(1 - HALF_AP)
         difference = drop_difference(drops, "cigpose", "rtmpose")
         assert difference["estimate"] == pytest.approx(1 - HALF_AP)
         assert difference["low"] <= difference["estimate"] <= difference["high"]

@@ -5,9 +5,10 @@ context differs), with bootstrap intervals over people and training seeds.
 * ``SplitScores.load``: one model's predictions on one split, scored once: per part the matched
   evaluation (so AP can be recomputed on any resample of the images without re-matching), and
   per person the OKS of that person's prediction and the keypoint similarity of the hidden wrist.
-* ``resampled_drops``: AP(val) − AP(val_ood) of several models on the same bootstrap draws of
-  images (both splits and all models share a draw: the pairing is kept) and of seeds (drawn
-  independently per model); differences of two models' drops come from the same draws.
+* ``resampled_drops``: AP(val) − AP(val_ood) (and 1 − AP(val_ood) / AP(val): a model with less
+  to lose cannot lose as much) of several models on the same bootstrap draws of images (both
+  splits and all models share a draw: the pairing is kept) and of seeds (drawn independently per
+  model); differences of two models' drops come from the same draws.
 * ``paired_difference``: the mean over people of a per-person val − val_ood value, with its CI.
 
 People are resampled as the images that hold them (1–2 people each): a cluster bootstrap, since
@@ -120,8 +121,9 @@ def image_draws(num_images: int, resamples: int, rng: np.random.Generator) -> np
 def resampled_drops(models: Mapping[str, Sequence[tuple[SplitScores, SplitScores]]], part: str,
                     resamples: int = 1000, seed: int = 0) -> dict[str, dict]:
     """Per model (a (val, val_ood) pair per training seed): the AP drop val − val_ood of
-    ``part``, mean over seeds (``drop``), per seed (``per_seed``), and over ``resamples``
-    bootstrap samples (``resampled``, (R,)); every model sees the same image draws."""
+    ``part`` and the relative drop 1 − AP_val_ood / AP_val, each as the mean over seeds
+    (``drop``, ``relative``), per seed (``per_seed``) and over ``resamples`` bootstrap samples
+    (``resampled``, ``resampled_relative``: (R,)); every model sees the same image draws."""
     rng = np.random.default_rng(seed)
     first = next(iter(models.values()))[0]
     for runs in models.values():
@@ -131,11 +133,17 @@ def resampled_drops(models: Mapping[str, Sequence[tuple[SplitScores, SplitScores
     draws = image_draws(len(first[0].image_ids), resamples, rng)
     out = {}
     for name, runs in models.items():
-        per_seed = np.array([val.ap(part) - ood.ap(part) for val, ood in runs])
-        table = np.array([[val.ap(part, c) - ood.ap(part, c) for val, ood in runs] for c in draws])
+        full = np.array([[val.ap(part), ood.ap(part)] for val, ood in runs])  # (S, 2)
+        table = np.array([[[val.ap(part, c), ood.ap(part, c)] for val, ood in runs] for c in draws])  # (R, S, 2)
         picks = rng.integers(0, len(runs), (resamples, len(runs)))  # seeds drawn with replacement
-        out[name] = {"drop": float(per_seed.mean()), "per_seed": per_seed.tolist(),
-                     "resampled": np.take_along_axis(table, picks, axis=1).mean(1)}
+        picked = np.take_along_axis(table, picks[..., None], axis=1)  # (R, S, 2)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            relative = 1 - picked[..., 1] / picked[..., 0]
+        out[name] = {"drop": float((full[:, 0] - full[:, 1]).mean()),
+                     "relative": float((1 - full[:, 1] / full[:, 0]).mean()),
+                     "per_seed": (full[:, 0] - full[:, 1]).tolist(),
+                     "resampled": (picked[..., 0] - picked[..., 1]).mean(1),
+                     "resampled_relative": relative.mean(1)}
     return out
 
 
@@ -145,11 +153,13 @@ def interval(estimate: float, resampled: np.ndarray, level: float = 0.95) -> dic
     return {"estimate": float(estimate), "low": float(low), "high": float(high)}
 
 
-def drop_difference(drops: Mapping[str, dict], model: str, baseline: str,
-                    level: float = 0.95) -> dict[str, float]:
-    """``model``'s drop minus ``baseline``'s (from one ``resampled_drops`` call) with its CI."""
+def drop_difference(drops: Mapping[str, dict], model: str, baseline: str, level: float = 0.95,
+                    relative: bool = False) -> dict[str, float]:
+    """``model``'s drop minus ``baseline``'s (from one ``resampled_drops`` call) with its CI;
+    ``relative``: of the relative drops."""
+    key, samples = ("relative", "resampled_relative") if relative else ("drop", "resampled")
     a, b = drops[model], drops[baseline]
-    return interval(a["drop"] - b["drop"], a["resampled"] - b["resampled"], level)
+    return interval(a[key] - b[key], a[samples] - b[samples], level)
 
 
 def paired_difference(val: Sequence[np.ndarray], ood: Sequence[np.ndarray], person_image: np.ndarray,

@@ -135,13 +135,17 @@ def load_scores(runs: Path, table: dict[str, dict], data_dir: Path) -> dict[str,
 def paired_statistics(scores: dict[str, list[tuple[SplitScores, SplitScores]]], resamples: int) -> dict:
     """Drops with their intervals, drop differences against the baseline, and per-person
     val − val_ood differences (people with a context disc; the others as a check)."""
-    out: dict = {"drop": {}, "versus_baseline": {}, "per_person": {}}
+    out: dict = {"drop": {}, "versus_baseline": {}, "relative_drop": {}, "relative_versus_baseline": {},
+                 "per_person": {}}
     for part in DROP_PARTS:
         drops = resampled_drops(scores, part, resamples=resamples)
         out["drop"][part] = {v: {**interval(d["drop"], d["resampled"]), "per_seed": d["per_seed"]}
                              for v, d in drops.items()}
-        out["versus_baseline"][part] = {v: drop_difference(drops, v, BASELINE[v])
-                                        for v in drops if BASELINE[v] in drops and v != BASELINE[v]}
+        out["relative_drop"][part] = {v: interval(d["relative"], d["resampled_relative"]) for v, d in drops.items()}
+        compared = [v for v in drops if BASELINE[v] in drops and v != BASELINE[v]]
+        out["versus_baseline"][part] = {v: drop_difference(drops, v, BASELINE[v]) for v in compared}
+        out["relative_versus_baseline"][part] = {v: drop_difference(drops, v, BASELINE[v], relative=True)
+                                                 for v in compared}
     for variant, runs in scores.items():
         disc = runs[0][0].hidden_wrist >= 0
         person_image = runs[0][0].person_image
@@ -220,10 +224,20 @@ def markdown(table: dict[str, dict], analysis: dict, paired: dict | None = None)
                 versus = paired["versus_baseline"][part].get(variant)
                 cells += [_ci(paired["drop"][part][variant]), _ci(versus) if versus else "–"]
             lines.append(f"| {VARIANTS[variant]} | " + " | ".join(cells) + " |")
+        lines += ["", "Relative drop 1 − AP_val_ood / AP_val (a model with a lower AP has less to lose), "
+                  "same intervals:", "",
+                  "| model | " + " | ".join(f"{p} | {p} − baseline's" for p in DROP_PARTS) + " |",
+                  "|---|" + "---|" * 2 * len(DROP_PARTS)]
+        for variant in (v for v in order if v in paired["relative_drop"]["body"]):
+            cells = []
+            for part in DROP_PARTS:
+                versus = paired["relative_versus_baseline"][part].get(variant)
+                cells += [_ci(paired["relative_drop"][part][variant]), _ci(versus) if versus else "–"]
+            lines.append(f"| {VARIANTS[variant]} | " + " | ".join(cells) + " |")
         lines += ["", "Paired per person: mean of (val − val_ood) for each person's prediction [95 % interval]; "
                   "OKS of the body and of both hands, and the keypoint similarity of the wrist under the disc, "
                   "over the people who have a context disc; last column the same body OKS for the people "
-                  "without one (their part of the image does not change):", "",
+                  "without one (only another person's disc can move in their image):", "",
                   "| model | body OKS | hands OKS | hidden wrist | worse on val_ood (wrist) | body OKS, no disc |",
                   "|---|---|---|---|---|---|"]
         for variant in (v for v in order if v in paired["per_person"]):
