@@ -17,9 +17,33 @@ from omegaconf import DictConfig, OmegaConf
 from cigpose.paths import PACKAGE_DIR, config_dir, fixtures_dir
 
 
+def job_label(default: str) -> str:
+    """In a multirun job, its override string (``k=v,k2=v2``; the arm of the sweep); else ``default``."""
+    from hydra.core.hydra_config import HydraConfig
+    from hydra.types import RunMode
+
+    if not HydraConfig.initialized() or HydraConfig.get().mode != RunMode.MULTIRUN:
+        return default
+    return HydraConfig.get().job.override_dirname or default
+
+
+def sweep_group() -> str | None:
+    """In a multirun job, the sweep folder (what its jobs share); else None."""
+    from hydra.core.hydra_config import HydraConfig
+    from hydra.types import RunMode
+
+    if not HydraConfig.initialized() or HydraConfig.get().mode != RunMode.MULTIRUN:
+        return None
+    return str(HydraConfig.get().sweep.dir)[-128:]  # W&B's limit on a group name
+
+
 def register_resolvers() -> None:
     """``${cigpose.fixtures:}`` → the real COCO fixtures folder; ``${cigpose.package:}`` → the
-    installed package folder."""
+    installed package folder; ``${cigpose.job_label:DEFAULT}`` / ``${cigpose.sweep_group:}`` →
+    a multirun job's override string / its sweep folder (DEFAULT / null outside a multirun)."""
+    for name, resolver in (("cigpose.job_label", job_label), ("cigpose.sweep_group", sweep_group)):
+        if not OmegaConf.has_resolver(name):
+            OmegaConf.register_new_resolver(name, resolver)
     if not OmegaConf.has_resolver("cigpose.fixtures"):
         OmegaConf.register_new_resolver(
             "cigpose.fixtures",

@@ -13,9 +13,10 @@ from typing import Any
 
 import hydra
 import lightning as L
-from omegaconf import DictConfig
+from omegaconf import DictConfig, OmegaConf
 
 from cigpose.config import hydra_entry
+from cigpose.training.loggers import finish_wandb, log_run_config
 from cigpose.training.noise import quiet_known_noise
 from cigpose.training.outputs import resolve_ckpt_path, write_metrics, write_results
 from cigpose.training.preemption import Preempted
@@ -47,9 +48,21 @@ def build(cfg: DictConfig) -> tuple[L.LightningDataModule, L.LightningModule, L.
 
 
 def train(cfg: DictConfig) -> dict[str, float]:
-    """Fit (resuming from ``ckpt_path``), test, and write ``metrics.json`` + results files."""
+    """Fit (resuming from ``ckpt_path``), test, and write ``metrics.json`` + results files; an
+    open W&B run is finished however the job ends (the next multirun job gets its own)."""
+    try:
+        metrics = _train(cfg)
+    except BaseException:
+        finish_wandb(failed=True)
+        raise
+    finish_wandb()
+    return metrics
+
+
+def _train(cfg: DictConfig) -> dict[str, float]:
     L.seed_everything(cfg.seed, workers=True)
     datamodule, module, trainer = build(cfg)
+    log_run_config(trainer.loggers, OmegaConf.to_container(cfg, resolve=True))
     output_dir = Path(cfg.paths.output_dir)
     if cfg.get("train", True):
         try:

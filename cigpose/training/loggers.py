@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import sys
 from typing import Any
 
 from lightning.pytorch.loggers import WandbLogger
@@ -49,3 +50,19 @@ def wandb_logger(
     with open(id_file, "w") as handle:
         handle.write(id)
     return logger
+
+
+def finish_wandb(failed: bool = False) -> None:
+    """Finish this process's W&B run, if one is open: the next job of a multirun (same process)
+    then starts its own run instead of writing into this one."""
+    wandb = sys.modules.get("wandb")  # never import it just to find that nothing is open
+    if wandb is not None and getattr(wandb, "run", None) is not None:
+        wandb.finish(exit_code=1 if failed else 0)
+
+
+def log_run_config(loggers: list, config: dict) -> None:
+    """Give each W&B logger's run the job's resolved config (nested, as composed), so every run of
+    a sweep carries its own arm's settings."""
+    for logger in loggers:
+        if isinstance(logger, WandbLogger):
+            logger.log_hyperparams(config)
