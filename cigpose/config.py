@@ -17,24 +17,26 @@ from omegaconf import DictConfig, OmegaConf
 from cigpose.paths import PACKAGE_DIR, config_dir, fixtures_dir
 
 
-def job_label(default: str) -> str:
-    """In a multirun job, its override string (``k=v,k2=v2``; the arm of the sweep); else ``default``."""
+def in_multirun() -> bool:
+    """Whether this process runs a job of a Hydra multirun (``-m``)."""
     from hydra.core.hydra_config import HydraConfig
     from hydra.types import RunMode
 
-    if not HydraConfig.initialized() or HydraConfig.get().mode != RunMode.MULTIRUN:
-        return default
-    return HydraConfig.get().job.override_dirname or default
+    return HydraConfig.initialized() and HydraConfig.get().mode == RunMode.MULTIRUN
+
+
+def job_label(default: str) -> str:
+    """In a multirun job, its override string (``k=v,k2=v2``; the arm of the sweep); else ``default``."""
+    from hydra.core.hydra_config import HydraConfig
+
+    return (HydraConfig.get().job.override_dirname or default) if in_multirun() else default
 
 
 def sweep_group() -> str | None:
     """In a multirun job, the sweep folder (what its jobs share); else None."""
     from hydra.core.hydra_config import HydraConfig
-    from hydra.types import RunMode
 
-    if not HydraConfig.initialized() or HydraConfig.get().mode != RunMode.MULTIRUN:
-        return None
-    return str(HydraConfig.get().sweep.dir)[-128:]  # W&B's limit on a group name
+    return str(HydraConfig.get().sweep.dir)[-128:] if in_multirun() else None  # W&B: 128 chars at most
 
 
 def register_resolvers() -> None:

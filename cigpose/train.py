@@ -13,12 +13,12 @@ from typing import Any
 
 import hydra
 import lightning as L
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig
 
-from cigpose.config import hydra_entry
+from cigpose.config import hydra_entry, in_multirun
 from cigpose.training.loggers import finish_wandb, log_run_config
 from cigpose.training.noise import quiet_known_noise
-from cigpose.training.outputs import resolve_ckpt_path, write_metrics, write_results
+from cigpose.training.outputs import finished_metrics, resolve_ckpt_path, write_metrics, write_results
 from cigpose.training.preemption import Preempted
 from cigpose.training.validate import validate_config
 
@@ -49,10 +49,20 @@ def build(cfg: DictConfig) -> tuple[L.LightningDataModule, L.LightningModule, L.
 
 def train(cfg: DictConfig) -> dict[str, float]:
     """Fit (resuming from ``ckpt_path``), test, and write ``metrics.json`` + results files; an
-    open W&B run is finished however the job ends (the next multirun job gets its own)."""
+    open W&B run is finished however the job ends (the next multirun job gets its own).
+
+    A multirun job (``resume_sweep``, default on) whose folder already holds a finished
+    ``metrics.json`` is not run again (its metrics are returned), and one that stopped midway
+    continues from its own ``last.ckpt``: rerunning a sweep's command with the same
+    ``hydra.sweep.dir`` completes it."""
+    resume = in_multirun() and cfg.get("resume_sweep", True)
+    if resume and (done := finished_metrics(Path(cfg.paths.output_dir))) is not None:
+        log.info("%s: finished before (metrics.json); not run again", cfg.paths.output_dir)
+        return done
     try:
         metrics = _train(cfg)
-    except BaseException:
+    except BaseException as error:
+        log.error("the job failed: %s: %s", type(error).__name__, error)  # the sweep table's state
         finish_wandb(failed=True)
         raise
     finish_wandb()
@@ -62,15 +72,16 @@ def train(cfg: DictConfig) -> dict[str, float]:
 def _train(cfg: DictConfig) -> dict[str, float]:
     L.seed_everything(cfg.seed, workers=True)
     datamodule, module, trainer = build(cfg)
-    log_run_config(trainer.loggers, OmegaConf.to_container(cfg, resolve=True))
+    log_run_config(trainer.loggers, cfg)
     output_dir = Path(cfg.paths.output_dir)
+    resume_from = None
     if cfg.get("train", True):
+        ckpt_path = cfg.get("ckpt_path") or ("last" if in_multirun() and cfg.get("resume_sweep", True) else None)
+        resume_from = resolve_ckpt_path(ckpt_path, output_dir)
+        if resume_from:
+            log.info("resuming the fit from %s", resume_from)
         try:
-            trainer.fit(
-                module,
-                datamodule=datamodule,
-                ckpt_path=resolve_ckpt_path(cfg.get("ckpt_path"), output_dir),
-            )
+            trainer.fit(module, datamodule=datamodule, ckpt_path=resume_from)
         except Preempted:  # last.ckpt is on disk; stop cleanly
             trainer.preempted = True  # type: ignore[attr-defined]
     preempted = bool(getattr(trainer, "preempted", False))
@@ -96,7 +107,8 @@ def _train(cfg: DictConfig) -> dict[str, float]:
                      info.get("checkpoint"), info.get("epochs"), info.get("step"))
     if trainer.is_global_zero:
         write_results(module, output_dir)
-        write_metrics(metrics, output_dir, cfg, evaluated)
+        write_metrics(metrics, output_dir, cfg, evaluated, status="preempted" if preempted else "finished",
+                      resumed_from=resume_from)
     return metrics
 
 

@@ -24,15 +24,18 @@ class PauseAt(L.Callback):
     """At the start of batch ``batch`` of epoch ``epoch``: write ``marker`` (this process's pid),
     then wait — until a signal reached the run's ``PreemptionCheckpoint`` (``until=signal``), or
     until the process is killed (``until=kill``). Gives an outside ``os.kill`` a known place in
-    the run; waits at most ``timeout_s``. ``rank``: only that process of a multi-process run."""
+    the run; waits at most ``timeout_s``. ``rank``: only that process of a multi-process run;
+    ``once``: not again when ``marker`` exists (a rerun of the same command passes)."""
 
     def __init__(self, epoch: int, batch: int, marker: str, until: str = "signal", timeout_s: float = 300.0,
-                 rank: int | None = None):
+                 rank: int | None = None, once: bool = False):
         self.where, self.marker, self.until, self.timeout_s = (epoch, batch), Path(marker), until, timeout_s
-        self.rank = rank
+        self.rank, self.once = rank, once
 
     def on_train_batch_start(self, trainer: L.Trainer, module: L.LightningModule, batch: Any, batch_idx: int) -> None:
         if not _at(trainer, batch_idx, self.where) or self.rank not in (None, trainer.global_rank):
+            return
+        if self.once and self.marker.exists():  # paused in an earlier run: a rerun goes through
             return
         from cigpose.training.preemption import PreemptionCheckpoint
 

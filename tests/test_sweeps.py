@@ -1,8 +1,12 @@
-"""Real 2-job multiruns (basic and submitit_local launchers) and ``cigpose-sweep-table``."""
+"""Real 2-job multiruns (basic and submitit_local launchers), ``cigpose-sweep-table``, and a
+3-job sweep killed (SIGKILL) midway whose rerun skips the finished job, resumes the stopped one
+from its own checkpoint and runs the rest."""
 
 from __future__ import annotations
 
 import json
+import os
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -60,7 +64,7 @@ def test_two_job_multirun(launcher: str, coco_fixtures: Path, tmp_path: Path) ->
 def test_sweep_table_without_jobs_fails_clearly(tmp_path: Path) -> None:
     script = Path(sys.executable).with_name("cigpose-sweep-table")
     result = subprocess.run([str(script), str(tmp_path)], capture_output=True, text=True)
-    assert result.returncode == 2 and "no job with a metrics.json" in result.stderr
+    assert result.returncode == 2 and "no job found" in result.stderr
 
 
 @pytest.mark.parametrize(("search", "key", "values"), [
@@ -79,3 +83,42 @@ def test_hparams_search_configs_compose(search: str, key: str, values: str) -> N
     for value in values.split(","):  # every swept value composes into a valid job config
         with initialize_config_dir(version_base="1.3", config_dir=str(config_dir())):
             hydra_compose("train", [f"{key}={value}"])
+
+
+def test_a_killed_sweep_resumes_where_it_stopped(coco_fixtures: Path, tmp_path: Path) -> None:
+    """Jobs 0 1 2 (basic launcher, one process): job 1 pauses at its second epoch and the whole
+    sweep is SIGKILLed there. The same command again: job 0 is not rerun (files untouched), job 1
+    continues from its last.ckpt, job 2 runs; the table lists all three as finished."""
+    from tests.test_faults import ENV, command, start, wait_for
+
+    sweep, marker = tmp_path / "sweep", tmp_path / "paused.json"
+    argv = [*command(), "-m", "experiment=smoke_fixtures", "data.input_size=[64,64]", "data.sigma=[1.2,1.4]",
+            "data.batch_size=4", "data.num_workers=0", "trainer.max_epochs=2", "trainer.check_val_every_n_epoch=1",
+            "test=false", "callbacks.prediction_images=null", "callbacks.progress_bar=null",
+            "+callbacks.pause._target_=tests.fault_callbacks.PauseAt", "+callbacks.pause.batch=0",
+            "+callbacks.pause.epoch=9,1,9",  # only job 1 (epoch 1 exists) pauses: at its second epoch
+            f"+callbacks.pause.marker={marker}", "+callbacks.pause.until=kill", "+callbacks.pause.once=true",
+            f"hydra.sweep.dir={sweep}"]
+    process = start(argv, tmp_path)
+    wait_for(marker, process)
+    os.kill(process.pid, signal.SIGKILL)
+    process.wait(timeout=60)
+    assert (sweep / "0" / "metrics.json").is_file() and not (sweep / "1" / "metrics.json").exists()
+    assert (sweep / "1" / "checkpoints" / "last.ckpt").is_file() and not (sweep / "2").exists()
+    stopped = {row[0]: row for row in sweep_table(sweep)[2:]}
+    assert stopped["0"][2] == "finished" and stopped["1"][2].startswith("stopped: ")
+    job0 = {p: p.stat().st_mtime_ns for p in (sweep / "0").rglob("*")  # Hydra rewrites .hydra/ and the log
+            if p.is_file() and p.suffix != ".log" and ".hydra" not in p.parts}
+    assert any(p.suffix == ".ckpt" for p in job0) and any(p.name == "metrics.json" for p in job0)
+
+    rerun = subprocess.run(argv, cwd=tmp_path, capture_output=True, text=True, timeout=600,
+                           env={**os.environ, **ENV})
+    assert rerun.returncode == 0, rerun.stderr[-3000:]
+    assert {p: p.stat().st_mtime_ns for p in job0} == job0  # job 0: nothing rewritten
+    resumed = json.loads((sweep / "1" / "metrics.json").read_text())
+    assert resumed["status"] == "finished" and resumed["resumed_from"].endswith("last.ckpt")
+    assert resumed["evaluated"]["val"]["epochs"] == 2  # both epochs, the second after the resume
+    assert json.loads((sweep / "2" / "metrics.json").read_text())["resumed_from"] is None
+    header, _, *rows = sweep_table(sweep)
+    assert header[:3] == ["job", "+callbacks.pause.epoch", "state"]
+    assert [row[2] for row in rows] == ["finished", "finished (resumed)", "finished"]

@@ -7,6 +7,7 @@ import sys
 from typing import Any
 
 from lightning.pytorch.loggers import WandbLogger
+from omegaconf import DictConfig, OmegaConf
 
 
 def wandb_logger(
@@ -60,9 +61,11 @@ def finish_wandb(failed: bool = False) -> None:
         wandb.finish(exit_code=1 if failed else 0)
 
 
-def log_run_config(loggers: list, config: dict) -> None:
+def log_run_config(loggers: list, config: DictConfig) -> None:
     """Give each W&B logger's run the job's resolved config (nested, as composed), so every run of
-    a sweep carries its own arm's settings."""
-    for logger in loggers:
-        if isinstance(logger, WandbLogger):
-            logger.log_hyperparams(config)
+    a sweep carries its own arm's settings. Resolved only when there is a W&B logger."""
+    wandb_loggers = [logger for logger in loggers if isinstance(logger, WandbLogger)]
+    if wandb_loggers:
+        resolved = OmegaConf.to_container(config, resolve=True)
+        for logger in wandb_loggers:
+            logger.log_hyperparams(resolved)

@@ -65,11 +65,13 @@ def task_overrides(cfg: DictConfig) -> list[str]:
 
 
 def write_metrics(
-    metrics: dict[str, float], output_dir: Path, cfg: DictConfig, evaluated: dict[str, dict] | None = None
+    metrics: dict[str, float], output_dir: Path, cfg: DictConfig, evaluated: dict[str, dict] | None = None,
+    status: str = "finished", resumed_from: str | None = None,
 ) -> Path:
     """``metrics.json``: every scalar logged (``val/…``, ``test/…``, ``loss/…``), plus the bare
-    evaluation names (``whole_body/AP``, ``AP``) of the final evaluation for sweep tables, and
-    ``evaluated``: per split, the checkpoint, epoch and step whose weights were scored."""
+    evaluation names (``whole_body/AP``, ``AP``) of the final evaluation for sweep tables,
+    ``evaluated``: per split, the checkpoint, epoch and step whose weights were scored, ``status``
+    (``finished`` or ``preempted``) and ``resumed_from`` (the checkpoint the fit continued, if any)."""
     final_split = "test" if any(k.startswith("test/") for k in metrics) else "val"
     flat = {k.split("/", 1)[1]: v for k, v in metrics.items() if k.startswith(f"{final_split}/")}
     payload = {
@@ -78,6 +80,8 @@ def write_metrics(
         "name": str(cfg.get("name")),
         "overrides": task_overrides(cfg),
         "evaluated": evaluated or {},
+        "status": status,
+        "resumed_from": resumed_from,
     }
     return write_json_atomic(payload, output_dir / "metrics.json")
 
@@ -88,3 +92,18 @@ def write_results(module: Any, output_dir: Path) -> list[Path]:
     for split, results in getattr(module, "last_results", {}).items():
         written.append(write_results_file(results, output_dir / "results" / f"{split}.json"))
     return written
+
+
+def finished_metrics(output_dir: Path) -> dict[str, float] | None:
+    """The logged metrics of a job that already finished in ``output_dir`` (its ``metrics.json``
+    says ``finished``; files from before the status field count as finished), else None."""
+    path = output_dir / "metrics.json"
+    if not path.is_file():
+        return None
+    try:
+        payload = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None  # unreadable: run the job again
+    if payload.get("status", "finished") != "finished":
+        return None
+    return {k: float(v) for k, v in payload.get("logged", {}).items()}
