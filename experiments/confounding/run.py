@@ -198,6 +198,19 @@ def _ci(stat: dict) -> str:
     return f"{stat['estimate']:+.3f} [{stat['low']:+.3f}, {stat['high']:+.3f}]"
 
 
+def drop_table(order: list[str], paired: dict, key: str, versus_key: str, caption: str) -> list[str]:
+    """Markdown lines: per variant and part, ``paired[key]`` and ``paired[versus_key]`` with CIs."""
+    lines = ["", caption, "", "| model | " + " | ".join(f"{p} | {p} − baseline's" for p in DROP_PARTS) + " |",
+             "|---|" + "---|" * 2 * len(DROP_PARTS)]
+    for variant in (v for v in order if v in paired[key]["body"]):
+        cells = []
+        for part in DROP_PARTS:
+            versus = paired[versus_key][part].get(variant)
+            cells += [_ci(paired[key][part][variant]), _ci(versus) if versus else "–"]
+        lines.append(f"| {VARIANTS[variant]} | " + " | ".join(cells) + " |")
+    return lines
+
+
 def markdown(table: dict[str, dict], analysis: dict, paired: dict | None = None) -> str:
     order = [v for v in VARIANTS if v in table]
     parts = ("body", "whole_body", "hand")
@@ -213,27 +226,13 @@ def markdown(table: dict[str, dict], analysis: dict, paired: dict | None = None)
             cells += [mean_std(val), mean_std(ood), mean_std(drops)]
         lines.append(f"| {VARIANTS[variant]} | {len(row['seeds'])} | " + " | ".join(cells) + " |")
     if paired:
-        lines += ["", "Drop (val − val_ood AP) with its 95 % bootstrap interval, and the drop minus the baseline's "
-                  "(RTMPose; for the controls the control RTMPose): images (the people in them) and seeds resampled, "
-                  "the same image draws for every model and both splits:", "",
-                  "| model | " + " | ".join(f"{p} drop | {p} drop − baseline's" for p in DROP_PARTS) + " |",
-                  "|---|" + "---|" * 2 * len(DROP_PARTS)]
-        for variant in (v for v in order if v in paired["drop"]["body"]):
-            cells = []
-            for part in DROP_PARTS:
-                versus = paired["versus_baseline"][part].get(variant)
-                cells += [_ci(paired["drop"][part][variant]), _ci(versus) if versus else "–"]
-            lines.append(f"| {VARIANTS[variant]} | " + " | ".join(cells) + " |")
-        lines += ["", "Relative drop 1 − AP_val_ood / AP_val (a model with a lower AP has less to lose), "
-                  "same intervals:", "",
-                  "| model | " + " | ".join(f"{p} | {p} − baseline's" for p in DROP_PARTS) + " |",
-                  "|---|" + "---|" * 2 * len(DROP_PARTS)]
-        for variant in (v for v in order if v in paired["relative_drop"]["body"]):
-            cells = []
-            for part in DROP_PARTS:
-                versus = paired["relative_versus_baseline"][part].get(variant)
-                cells += [_ci(paired["relative_drop"][part][variant]), _ci(versus) if versus else "–"]
-            lines.append(f"| {VARIANTS[variant]} | " + " | ".join(cells) + " |")
+        lines += drop_table(order, paired, "drop", "versus_baseline",
+                            "Drop (val − val_ood AP) with its 95 % bootstrap interval, and the drop minus the "
+                            "baseline's (RTMPose; for the controls the control RTMPose): images (the people in them) "
+                            "and seeds resampled, the same image draws for every model and both splits:")
+        lines += drop_table(order, paired, "relative_drop", "relative_versus_baseline",
+                            "Relative drop 1 − AP_val_ood / AP_val (a model with a lower AP has less to lose), "
+                            "same intervals:")
         lines += ["", "Paired per person: mean of (val − val_ood) for each person's prediction [95 % interval]; "
                   "OKS of the body and of both hands, and the keypoint similarity of the wrist under the disc, "
                   "over the people who have a context disc; last column the same body OKS for the people "
@@ -296,7 +295,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--data-dir", type=Path, default=Path("data"))
     parser.add_argument("--people", nargs=3, type=int, default=[1600, 200, 200], metavar=("TRAIN", "VAL", "OOD"),
                         help="people per split of the generated data (default: as `make train`)")
-    parser.add_argument("--resamples", type=int, default=2000, help="bootstrap samples per interval")
+    parser.add_argument("--resamples", type=int, default=1000, help="bootstrap samples per interval")
     parser.add_argument("--set", nargs="*", default=[], metavar="KEY=VALUE", help="extra Hydra overrides")
     parser.add_argument("--report-only", action="store_true", help="only tabulate runs already in --out")
     parser.add_argument("--no-analysis", action="store_true", help="skip Table 7 / Fig. 3 (they run the models)")
