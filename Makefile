@@ -47,8 +47,9 @@ train:
 	$(VENV)/bin/cigpose-train experiment=synthetic_default hydra.run.dir=logs/synthetic_default
 	$(PY) -m cigpose.report_synthetic logs/synthetic_default
 
-# The causal benchmark: RTMPose vs CIGPose vs the Table 4 ablations, 3 seeds each, on the
-# synthetic data; table + figure in experiments/confounding/output/ (ARGS="--seeds 0" etc.).
+# The causal benchmark: RTMPose vs CIGPose (default and trained scorer) vs the Table 4 ablations
+# and the no-context controls, 3 seeds each, on the synthetic data; tables and figures in
+# experiments/confounding/output/; a rerun trains only unfinished jobs (ARGS="--seeds 0" etc.).
 confounding:
 	$(PY) experiments/confounding/run.py $(ARGS)
 
