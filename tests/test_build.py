@@ -27,7 +27,8 @@ def test_timm_backbone_feeds_the_same_keypoint_tokens() -> None:
     out = net(torch.randn(2, 3, 64, 64))
     assert out.simcc_x.shape == (2, 17, 128) and out.simcc_y.shape == (2, 17, 128)
     info = model_info(net)  # what cigpose-info prints
-    cspnext = model_info(build_model(compose("train", ["model=cigpose_t", "data=coco", "model.input_size=[64,64]"]).model))
+    plain = compose("train", ["model=cigpose_t", "data=coco", "model.input_size=[64,64]"])
+    cspnext = model_info(build_model(plain.model))
     assert info["params"] == sum(p.numel() for p in net.parameters())
     assert info["params"] - sum(p.numel() for p in net.backbone.parameters()) < cspnext["params"]  # same head
     assert 0 < info["gflops"] < cspnext["gflops"]

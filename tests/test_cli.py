@@ -31,7 +31,8 @@ OPTIONS = {
 REQUIRED = {
     "cigpose-sweep-table": ["runs/"], "cigpose-predict": ["--ckpt", "a.ckpt", "--input", "img.jpg"],
     "cigpose-export": ["--ckpt", "a.ckpt", "--output", "a.onnx"], "cigpose-analyze": ["enrichment", "--ckpt", "a.ckpt"],
-    "cigpose-convert": ["a.pth", "b.pt"], "cigpose-score": ["--gt", "gt.json", "--results", "r.json", "--dataset", "coco"],
+    "cigpose-convert": ["a.pth", "b.pt"],
+    "cigpose-score": ["--gt", "gt.json", "--results", "r.json", "--dataset", "coco"],
     "cigpose-synth": ["--out", "data/x"], "cigpose-backbone": ["verify", "b.pt"],
 }
 

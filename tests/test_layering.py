@@ -84,7 +84,8 @@ def test_imports_inside_functions_are_only_the_listed_lazy_ones() -> None:
 
 def test_predictor_imports_without_lightning() -> None:
     code = ("import sys; from cigpose.inference import Predictor, export_onnx; "
-            "print(sorted({m.split('.')[0] for m in sys.modules} & {'lightning', 'pytorch_lightning', 'torchmetrics'}))")
+            "print(sorted({m.split('.')[0] for m in sys.modules}"
+            " & {'lightning', 'pytorch_lightning', 'torchmetrics'}))")
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stderr[-2000:]
     assert result.stdout.strip() == "[]"
