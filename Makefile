@@ -23,7 +23,7 @@ install: $(PY)
 
 # CI's command: everything but the tests marked slow (those run in `make test-all`).
 test:
-	$(PY) -m pytest -q -m "not slow"
+	$(PY) -m pytest -q -m "not slow" --durations=30
 
 test-all:
 	$(PY) -m pytest -q

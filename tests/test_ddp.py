@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.test_train import cigpose_train, csv_rows
+from tests.helpers import cigpose_train, csv_rows
 
 STEADY = ["experiment=smoke_fixtures", "data.input_size=[64,64]", "data.sigma=[1.2,1.4]",
           "test=false", "+trainer.limit_val_batches=0", "data.num_workers=0",

@@ -37,7 +37,7 @@ from cigpose.data.dataset import MAX_UNREADABLE_BEFORE_ANY_READABLE, TopDownData
 from cigpose.data.transforms import Compose, EncodeTargets
 from cigpose.evaluation.results import write_results
 from cigpose.training.outputs import resolve_ckpt_path, write_metrics
-from tests.test_train import cigpose_train
+from tests.helpers import cigpose_train
 
 REPO = Path(__file__).resolve().parents[1]
 ENV = {"PYTHONPATH": os.pathsep.join(p for p in (str(REPO), os.environ.get("PYTHONPATH", "")) if p)}

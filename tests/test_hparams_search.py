@@ -16,7 +16,7 @@ from optuna.distributions import CategoricalDistribution, IntUniformDistribution
 
 from cigpose.config import register_resolvers
 from cigpose.paths import config_dir
-from tests.test_train import cigpose_train
+from tests.helpers import cigpose_train
 
 SEARCH_SPACE = {
     "module.loss.consistency_weight": UniformDistribution(0.0, 0.5),

@@ -20,7 +20,7 @@ from cigpose.inference.predictor import Predictor
 from cigpose.models import CIGPose
 from cigpose.models.build import build_model
 from cigpose.preprocess import MEAN, STD
-from tests.conftest import settle_batchnorm
+from tests.helpers import settle_batchnorm
 from tests.test_convert import to_mmpose
 
 BIN = Path(sys.executable).parent

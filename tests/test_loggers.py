@@ -12,7 +12,7 @@ import torch
 
 from cigpose.config import compose
 from cigpose.training.run import build
-from tests.test_train import cigpose_train
+from tests.helpers import cigpose_train
 
 TINY = ["experiment=smoke_fixtures", "data.input_size=[64,64]", "data.sigma=[1.2,1.4]",
         "test=false", "trainer.check_val_every_n_epoch=1", "logger=many",

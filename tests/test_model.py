@@ -11,7 +11,7 @@ import torch
 from cigpose.inference.export import ExportGraph
 from cigpose.losses import CIGPoseLoss
 from cigpose.models import CIGPose
-from tests.conftest import settle_batchnorm
+from tests.helpers import settle_batchnorm
 
 
 def small_model(**kwargs: object) -> CIGPose:

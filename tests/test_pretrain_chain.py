@@ -16,7 +16,8 @@ from cigpose.checkpoint import CheckpointError, safe_load
 from cigpose.models.build import build_model
 from cigpose.models.weights import export_backbone
 from cigpose.models.weights import verify_backbone as verify
-from tests.test_train import cigpose_train, csv_rows, experiment_run
+from tests.helpers import cigpose_train, csv_rows
+from tests.test_train import experiment_run
 
 
 @pytest.fixture(scope="module")

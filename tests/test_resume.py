@@ -1,5 +1,6 @@
 """``ckpt_path=last`` continues a run: 2 epochs + resume to 4 against 4 epochs straight (CPU,
-deterministic, no loader workers)."""
+deterministic, no loader workers; in-process ``train(cfg)`` — the resume across real processes
+is tests/test_faults.py's)."""
 
 from __future__ import annotations
 
@@ -9,11 +10,11 @@ import pytest
 import torch
 
 from cigpose.training.outputs import resolve_ckpt_path
-from tests.test_train import cigpose_train, csv_rows
+from tests.helpers import csv_rows, train_in_process
 
 TINY = ["experiment=smoke_fixtures", "data.input_size=[64,64]", "data.sigma=[1.2,1.4]",
         "test=false", "trainer.deterministic=true", "data.num_workers=0", "data.stage2_epoch=1",
-        "trainer.check_val_every_n_epoch=3", "callbacks.prediction_images=null"]
+        "trainer.check_val_every_n_epoch=3", "callbacks.prediction_images=null"]  # the faults tests' base too
 
 
 def load(path: Path) -> dict:
@@ -24,11 +25,10 @@ def load(path: Path) -> dict:
 def runs(coco_fixtures: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     work = tmp_path_factory.mktemp("resume")
     straight, resumed = work / "straight", work / "resumed"
-    cigpose_train(*TINY, "trainer.max_epochs=4", f"hydra.run.dir={straight}", cwd=work)
-    cigpose_train(*TINY, "trainer.max_epochs=2", f"hydra.run.dir={resumed}", cwd=work)
+    train_in_process(*TINY, "trainer.max_epochs=4", output_dir=straight)
+    train_in_process(*TINY, "trainer.max_epochs=2", output_dir=resumed)
     first_half = load(resumed / "checkpoints" / "last.ckpt")
-    cigpose_train(*TINY, "trainer.max_epochs=4", "ckpt_path=last", f"hydra.run.dir={resumed}",
-                  cwd=work)
+    train_in_process(*TINY, "trainer.max_epochs=4", "ckpt_path=last", output_dir=resumed)
     return {"straight": straight, "resumed": resumed, "first_half": first_half}
 
 

@@ -17,7 +17,7 @@ from hydra import initialize_config_dir
 
 from cigpose.config import register_resolvers
 from cigpose.paths import config_dir
-from tests.test_train import cigpose_train
+from tests.helpers import cigpose_train
 
 TINY = ["experiment=smoke_fixtures", "data.input_size=[64,64]", "data.sigma=[1.2,1.4]",
         "trainer.max_epochs=1", "trainer.check_val_every_n_epoch=1",

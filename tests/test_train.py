@@ -3,11 +3,7 @@ the ``cigpose-train`` console script as a subprocess, then every output it must 
 
 from __future__ import annotations
 
-import csv
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import cv2
@@ -15,21 +11,7 @@ import numpy as np
 import pytest
 import yaml
 
-
-def cigpose_train(*overrides: str, cwd: Path, env: dict | None = None,
-                  timeout: int = 600) -> subprocess.CompletedProcess:
-    """Run ``cigpose-train OVERRIDES`` from ``cwd``; fail with the log tail on a non-zero exit."""
-    script = Path(sys.executable).with_name("cigpose-train")
-    command = [str(script)] if script.exists() else [sys.executable, "-m", "cigpose.cli.train"]
-    result = subprocess.run([*command, *overrides], cwd=cwd, capture_output=True, text=True,
-                            env={**os.environ, **(env or {})}, timeout=timeout)
-    assert result.returncode == 0, (result.stdout[-3000:], result.stderr[-3000:])
-    return result
-
-
-def csv_rows(run_dir: Path, version: int = 0) -> list[dict[str, str]]:
-    with open(run_dir / "csv" / f"version_{version}" / "metrics.csv") as handle:
-        return list(csv.DictReader(handle))
+from tests.helpers import cigpose_train, csv_rows
 
 
 def experiment_run(experiment: str, tmp_path_factory: pytest.TempPathFactory) -> Path:

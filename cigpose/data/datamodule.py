@@ -119,6 +119,7 @@ class PoseDataModule(L.LightningDataModule):
         self.seed = int(seed)
         self.stage = 1
         self.resume_point: dict[str, int] | None = None  # see state_dict
+        self.batches_trained = 0  # in the current epoch, counted by AugmentationStageSwitch
         self.datasets: dict[str, Any] = {}
 
     @property
@@ -249,10 +250,20 @@ class PoseDataModule(L.LightningDataModule):
         state: dict[str, Any] = {"stage": self.stage}
         trainer = self.trainer
         if trainer is not None and trainer.training:
-            done = int(trainer.fit_loop.epoch_loop.batch_progress.current.processed)
+            done = self.batches_trained
             if 0 < done < trainer.num_training_batches:
                 state["resume"] = {"epoch": int(trainer.current_epoch), "samples": done * self.batch_size}
         return state
+
+    def start_batch_count(self, epoch: int) -> None:
+        """At an epoch's start (``AugmentationStageSwitch``): the batches of ``epoch`` trained
+        before — those of a mid-epoch checkpoint this run resumed from, else none."""
+        point = self.resume_point
+        self.batches_trained = point["samples"] // self.batch_size if point and point["epoch"] == epoch else 0
+
+    def count_batch(self) -> None:
+        """One more training batch done (``AugmentationStageSwitch.on_train_batch_end``)."""
+        self.batches_trained += 1
 
     def load_state_dict(self, state: Mapping[str, Any]) -> None:
         self.set_stage(int(state.get("stage", 1)))

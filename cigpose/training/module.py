@@ -273,7 +273,7 @@ class PoseLitModule(L.LightningModule):
         metric = self.metrics[split]
         values = metric.compute()  # gathers every rank's predictions, then scores once per rank
         self.last_results[split] = metric.last_results
-        steps_per_epoch = getattr(self, "steps_per_epoch", None)
+        steps_per_epoch = getattr(self, "steps_per_epoch", None)  # None before the first training step
         self.evaluated[split] = {  # epochs trained (from the step: Lightning's epoch counter is off by one after fit)
             "epochs": round(self.global_step / steps_per_epoch, 2) if steps_per_epoch else None,
             "step": int(self.global_step),
@@ -297,21 +297,30 @@ class PoseLitModule(L.LightningModule):
         total_batch = self._total_batch_size()
         lr = scaled_lr(cfg["lr"], total_batch, cfg["reference_batch"])
         optimizer = build_optimizer(self.net, lr, cfg["weight_decay"], lr_mult=cfg["lr_mult"])
-        max_epochs = max(int(self.trainer.max_epochs or 1), 1)
-        schedule = build_schedule(cfg["schedule"], max_epochs, int(cfg["warmup_iters"]))
-        steps_per_epoch = max(
-            int(math.ceil(self.trainer.estimated_stepping_batches / max_epochs)), 1
-        )
-        self.steps_per_epoch = steps_per_epoch
+        schedule = build_schedule(cfg["schedule"], self._max_epochs(), int(cfg["warmup_iters"]))
+        self.steps_per_epoch = None
 
         def factor(step: int) -> float:
-            return schedule.factor(step, step / steps_per_epoch)
+            # Steps per epoch are read at the first optimiser step, not here: asking for
+            # trainer.estimated_stepping_batches now would make Lightning build the train loader
+            # before a resumed run's loop state is restored (its first iterator would draw epoch 0's
+            # order and augmentation). LambdaLR calls this with step 0 at construction.
+            return schedule.factor(step, step / self._steps_per_epoch() if step else 0.0)
 
         scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
         return {
             "optimizer": optimizer,
             "lr_scheduler": {"scheduler": scheduler, "interval": "step"},
         }
+
+    def _max_epochs(self) -> int:
+        return max(int(self.trainer.max_epochs or 1), 1)
+
+    def _steps_per_epoch(self) -> int:
+        """Optimiser steps per epoch of the schedule (Lightning's public estimate, once training runs)."""
+        if self.steps_per_epoch is None:
+            self.steps_per_epoch = max(int(math.ceil(self.trainer.estimated_stepping_batches / self._max_epochs())), 1)
+        return self.steps_per_epoch
 
     def _total_batch_size(self) -> int:
         dm = self.trainer.datamodule
