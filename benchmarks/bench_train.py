@@ -1,8 +1,9 @@
 """Training-step throughput (images/s) of CIGPose: eager fp32 vs the speed options.
 
 Variants: eager fp32 (a straightforward loop), channels_last, bf16 autocast, torch.compile, and
-all three together. Synthetic inputs/targets of the real shapes; the full objective
-(counterfactual + observational paths, KL + consistency), AdamW step and grad clipping.
+all three together. Synthetic inputs/targets of the real shapes; the real training step's
+computation (``PoseLitModule.step_losses``: normalisation, counterfactual + observational paths,
+KL + consistency), AdamW step and grad clipping.
 """
 
 from __future__ import annotations
@@ -13,35 +14,33 @@ import contextlib
 import torch
 
 from benchmarks.common import median_seconds, save
-from cigpose.losses import CIGPoseLoss
 from cigpose.models import CIGPose
+from cigpose.training.module import PoseLitModule
 from cigpose.training.optim import build_optimizer
 
 
 def step_fn(size: str, batch: int, device: str, channels_last: bool, bf16: bool, compiled: bool):
+    """One optimiser step of ``PoseLitModule`` as a fit runs it: ``step_losses`` (what
+    ``training_step`` computes) under the precision's autocast, backward, clip, AdamW."""
     torch.manual_seed(0)
-    net = CIGPose(size, 133, (256, 192), "coco_wholebody").to(device)
-    if channels_last:
-        net = net.to(memory_format=torch.channels_last)
-    model = torch.compile(net) if compiled else net
-    loss_fn = CIGPoseLoss()
-    opt = build_optimizer(net, 1e-3)
-    images = torch.randn(batch, 3, 256, 192, device=device)
-    if channels_last:
-        images = images.contiguous(memory_format=torch.channels_last)
-    tx = torch.rand(batch, 133, 384, device=device)
-    ty = torch.rand(batch, 133, 512, device=device)
-    w = torch.ones(batch, 133, device=device)
+    net = CIGPose(size, 133, (256, 192), "coco_wholebody")
+    module = PoseLitModule(net, ema={"enabled": False}, channels_last=channels_last, compile=compiled).to(device)
+    module.configure_model()
+    opt = build_optimizer(module.net, 1e-3)
+    g = torch.Generator().manual_seed(0)
+    data = {"image": torch.randint(0, 256, (batch, 3, 256, 192), generator=g, dtype=torch.uint8),
+            "target_x": torch.rand(batch, 133, 384, generator=g), "target_y": torch.rand(batch, 133, 512, generator=g),
+            "keypoint_weights": torch.ones(batch, 133)}
+    data = {k: v.to(device) for k, v in data.items()}
     autocast = (torch.autocast(device_type=device.split(":")[0], dtype=torch.bfloat16) if bf16
                 else contextlib.nullcontext())
 
     def step() -> None:
         with autocast:
-            out = model(images, observational=True)
-            loss = loss_fn(out, tx, ty, w)["total"]
+            loss = module.step_losses(data)[0]["total"]
         opt.zero_grad(set_to_none=True)
         loss.backward()
-        torch.nn.utils.clip_grad_norm_(net.parameters(), 35.0)
+        torch.nn.utils.clip_grad_norm_(module.net.parameters(), 35.0)
         opt.step()
 
     return step

@@ -12,7 +12,7 @@ import torch
 
 from cigpose.config import compose
 from cigpose.training.run import build
-from tests.helpers import cigpose_train
+from tests.helpers import cigpose_train, train_in_process
 
 TINY = ["experiment=smoke_fixtures", "data.input_size=[64,64]", "data.sigma=[1.2,1.4]",
         "test=false", "trainer.check_val_every_n_epoch=1", "logger=many",
@@ -25,9 +25,11 @@ def logged_run(coco_fixtures: Path, tmp_path_factory: pytest.TempPathFactory) ->
     run_dir = work / "run"
     env = {"WANDB_MODE": "offline", "WANDB_DIR": str(work / "wandb_dir"),
            "WANDB_SILENT": "true", "WANDB_DISABLE_GIT": "true"}
-    cigpose_train(*TINY, "trainer.max_epochs=1", f"hydra.run.dir={run_dir}", cwd=work, env=env)
-    cigpose_train(*TINY, "trainer.max_epochs=2", "ckpt_path=last", f"hydra.run.dir={run_dir}",
-                  cwd=work, env=env)
+    with pytest.MonkeyPatch.context() as patch:  # two runs in this process, as two invocations would be
+        for key, value in env.items():
+            patch.setenv(key, value)
+        train_in_process(*TINY, "trainer.max_epochs=1", output_dir=run_dir)
+        train_in_process(*TINY, "trainer.max_epochs=2", "ckpt_path=last", output_dir=run_dir)
     return run_dir
 
 

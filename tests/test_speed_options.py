@@ -52,15 +52,18 @@ def batch() -> dict[str, torch.Tensor]:
 
 
 def step(module: PoseLitModule, batch: dict, bf16: bool = False) -> tuple:
-    """One forward/backward as ``training_step`` does it → (output, loss, {name: grad})."""
+    """The real training step's computation (``PoseLitModule.step_losses``) and its backward →
+    (the network's output in that step, loss, {name: grad})."""
     module.zero_grad(set_to_none=True)
+    outputs: list = []
+    hook = module.net.register_forward_hook(lambda m, i, o: outputs.append(o))
     autocast = torch.autocast("cpu", dtype=torch.bfloat16) if bf16 else contextlib.nullcontext()
     with autocast:
-        out = module.net(module.normalize(batch["image"]), observational=True)
-        loss = module.loss(out, batch["target_x"], batch["target_y"], batch["keypoint_weights"])["total"]
+        loss = module.step_losses(batch)[0]["total"]
+    hook.remove()
     loss.backward()
     grads = {n: p.grad.detach().clone() for n, p in module.net.named_parameters() if p.grad is not None}
-    return out, loss.detach(), grads
+    return outputs[0], loss.detach(), grads
 
 
 def lit(net: CIGPose, **speed: bool) -> PoseLitModule:

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 import yaml
 
-from tests.helpers import cigpose_train, csv_rows
+from tests.helpers import cigpose_train, csv_rows, train_in_process
 
 
 def experiment_run(experiment: str, tmp_path_factory: pytest.TempPathFactory) -> Path:
@@ -89,3 +89,12 @@ def test_smoke_run_lr_warms_up_linearly_then_stays_flat(smoke_run: Path) -> None
     for step, lr in lrs.items():
         factor = 1e-5 + (1 - 1e-5) * step / 5 if step < 5 else 1.0
         assert lr == pytest.approx(4e-3 * factor, rel=1e-6), step
+
+
+def test_debug_overfit_drives_the_loss_down(coco_fixtures: Path, tmp_path: Path) -> None:
+    """``debug=overfit``: one batch, no augmentation, 40 epochs — the KL loss must fall to less than
+    half its first value (a wiring bug — targets, flip, loss masks — leaves it flat)."""
+    train_in_process("experiment=smoke_fixtures", "debug=overfit", "test=false", output_dir=tmp_path)
+    losses = [float(r["loss/kpt_step"]) for r in csv_rows(tmp_path) if r.get("loss/kpt_step")]
+    assert len(losses) == 40
+    assert min(losses[-5:]) < 0.5 * losses[0], (losses[0], losses[-5:])

@@ -155,10 +155,17 @@ class PoseLitModule(L.LightningModule):
         return self.ema.module if self.ema is not None else self.net
 
     # -------------------------------------------------------------- training
+    def step_losses(
+        self, batch: dict[str, torch.Tensor]
+    ) -> tuple[dict[str, torch.Tensor], torch.Tensor, torch.Tensor | None]:
+        """Everything ``training_step`` computes on a batch — uint8 crops normalised (and laid out
+        as configured), then :meth:`compute_losses` — without the logging (usable outside a fit:
+        the speed checks and the training benchmark run exactly this)."""
+        return self.compute_losses(self.normalize(batch["image"]), batch)
+
     def training_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> torch.Tensor | None:
-        images = self.normalize(batch["image"])
-        losses, acc, selected = self.compute_losses(images, batch)
-        b = images.shape[0]
+        losses, acc, selected = self.step_losses(batch)
+        b = batch["image"].shape[0]
         if not self._loss_is_finite(losses["total"]):
             return None  # skipped on every rank alike; counted and logged
         self.log_dict(
