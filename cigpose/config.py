@@ -18,11 +18,14 @@ from cigpose.paths import PACKAGE_DIR, config_dir, fixtures_dir
 
 
 def in_multirun() -> bool:
-    """Whether this process runs a job of a Hydra multirun (``-m``)."""
+    """Whether this process runs a job of a Hydra multirun (``-m``), or another DDP rank of one
+    (``training/ddp_sweep.py``)."""
     from hydra.core.hydra_config import HydraConfig
     from hydra.types import RunMode
 
-    return HydraConfig.initialized() and HydraConfig.get().mode == RunMode.MULTIRUN
+    from cigpose.training.ddp_sweep import is_job_rank
+
+    return HydraConfig.initialized() and (HydraConfig.get().mode == RunMode.MULTIRUN or is_job_rank())
 
 
 def job_label(default: str) -> str:

@@ -16,6 +16,7 @@ import lightning as L
 from omegaconf import DictConfig
 
 from cigpose.config import hydra_entry, in_multirun
+from cigpose.training.ddp_sweep import job_ranks
 from cigpose.training.loggers import finish_wandb, log_run_config
 from cigpose.training.noise import quiet_known_noise
 from cigpose.training.outputs import finished_metrics, resolve_ckpt_path, write_metrics, write_results
@@ -133,7 +134,8 @@ def test_checkpoint(cfg: DictConfig, trainer: L.Trainer) -> str | None:
 @hydra_entry("train")
 def main(cfg: DictConfig) -> float | None:
     quiet_known_noise()
-    metrics = train(cfg)
+    with job_ranks(__spec__.name):  # DDP in a multirun job: its other ranks run this job, in its folder
+        metrics = train(cfg)
     optimized = cfg.get("optimized_metric")
     return metrics.get(optimized) if optimized else None
 
