@@ -34,18 +34,18 @@ pretrain:
 	$(VENV)/bin/cigpose-synth --out data/synthetic_pretrain --seed 1 --num-train 6000 --num-val 100 --num-val-ood 100
 	rm -rf logs/pretrain_synthetic
 	$(VENV)/bin/cigpose-train experiment=pretrain_synthetic hydra.run.dir=logs/pretrain_synthetic
-	$(PY) -m cigpose.backbone export logs/pretrain_synthetic/checkpoints/last.ckpt $(BACKBONE) \
+	$(VENV)/bin/cigpose-backbone export logs/pretrain_synthetic/checkpoints/last.ckpt $(BACKBONE) \
 		--note "make pretrain: cigpose-train experiment=pretrain_synthetic (seed 42), data seed 1"
 
 # The embedded default job, the chain's second step: CIGPose-t from the pretrained backbone on
 # the synthetic whole-body data (generated once under data/), trained and evaluated on the CPU;
 # per-part metrics for val and val_ood and the pose-following check printed at the end.
 train:
-	$(PY) -m cigpose.backbone verify $(BACKBONE)
+	$(VENV)/bin/cigpose-backbone verify $(BACKBONE)
 	$(VENV)/bin/cigpose-synth --out data/synthetic --num-train 1600 --num-val 200 --num-val-ood 200
 	rm -rf logs/synthetic_default
 	$(VENV)/bin/cigpose-train experiment=synthetic_default hydra.run.dir=logs/synthetic_default
-	$(PY) -m cigpose.report_synthetic logs/synthetic_default
+	$(VENV)/bin/cigpose-report-synthetic logs/synthetic_default
 
 # The causal benchmark: RTMPose vs CIGPose (default and trained scorer) vs the Table 4 ablations
 # and the no-context controls, 3 seeds each, on the synthetic data; tables and figures in

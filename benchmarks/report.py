@@ -23,20 +23,20 @@ SECTIONS = {  # result name → title, in page order
 
 SPEED_OPTIONS = """## Speed options
 
-`cigpose-train model.channels_last=true model.compile=true trainer.precision=bf16-mixed` (all off
-by default). `model.channels_last` and `model.compile` sit in the model group but are not the
-network's: `PoseLitModule` applies them (channels-last weights — EMA copy included — and inputs;
+`cigpose-train module.channels_last=true module.compile=true trainer.precision=bf16-mixed` (all off
+by default). They are options of the LightningModule, not of the network: `PoseLitModule`
+applies them (channels-last weights — EMA copy included — and inputs;
 `nn.Module.compile` in place, so `state_dict` keys, checkpoints and the EMA copy are those of the
 plain network). `trainer.precision` is Lightning's. Checked against fp32 eager on CIGPose-t,
 64×64, batch 2 (`tests/test_speed_options.py`):
 
 | option | checked (tolerance) | measured |
 |---|---|---|
-| `model.channels_last=true`, fp32 | logits (1e-3 abs+rel), CIM selection (equal), loss (1e-5 rel) | 2e-4, equal, 1e-7 |
+| `module.channels_last=true`, fp32 | logits (1e-3 abs+rel), CIM selection (equal), loss (1e-5 rel)| 2e-4, equal, 1e-7 |
 | `trainer.precision=bf16-mixed` | loss (5e-2 rel); not logits: bf16 scores may move the CIM top-k | 4e-3 … 2.2e-2 |
-| `model.compile=true` (inductor) | logits (1e-3), loss (1e-5 rel), grads vs channels_last (1e-3 rel) | 2e-4, 2e-6, ok |
+| `module.compile=true` (inductor) | logits (1e-3), loss (1e-5 rel), grads vs channels_last (1e-3 rel)| 2e-4, 2e-6, ok |
 | channels_last + bf16-mixed, 1 epoch of `cigpose-train` | runs and validates: finite loss, AP in [0, 1] | ok |
-| `model.compile=true`, 1 epoch of `cigpose-train` | checkpoint keys equal the plain run's (slow test) | ok |
+| `module.compile=true`, 1 epoch of `cigpose-train` | checkpoint keys equal the plain run's (slow test) | ok |
 
 Fixed bug found by these checks: torch 2.14's CPU `batch_norm` backward returns wrong input
 gradients when `grad_output` is channels-last-strided with a trailing size-1 dimension, which the

@@ -1,8 +1,11 @@
-"""Safe checkpoint I/O: ``weights_only`` loading with a clear refusal, atomic writes."""
+"""Safe file I/O: checkpoints loaded ``weights_only`` with a clear refusal; atomic writes of
+checkpoints and JSON files (never a torn file)."""
 
 from __future__ import annotations
 
+import contextlib
 import glob
+import json
 import os
 import pickle
 import tempfile
@@ -78,4 +81,18 @@ def save_atomic(obj: Any, path: str | Path) -> Path:
         if isinstance(err, RuntimeError):
             raise OSError(f"cannot write checkpoint {path}: {err}") from err
         raise
+    return path
+
+
+def write_json_atomic(obj: Any, path: Path) -> Path:
+    """Write JSON through a temporary file + rename; errors name the path."""
+    tmp = path.with_name(f".{path.name}.tmp")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp.write_text(json.dumps(obj, indent=2, sort_keys=True))
+        os.replace(tmp, path)
+    except OSError as err:
+        with contextlib.suppress(OSError):
+            tmp.unlink(missing_ok=True)  # no half-written leftover
+        raise OSError(f"cannot write {path}: {err.strerror or err}") from err
     return path

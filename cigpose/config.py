@@ -8,37 +8,33 @@ root), so every ``cigpose-*`` script finds them from any working directory and f
 from __future__ import annotations
 
 import functools
+import sys
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import hydra
+from hydra import compose as hydra_compose
+from hydra import initialize_config_dir
+from hydra.core.hydra_config import HydraConfig
+from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf
 
 from cigpose.paths import PACKAGE_DIR, config_dir, fixtures_dir
 
 
 def in_multirun() -> bool:
-    """Whether this process runs a job of a Hydra multirun (``-m``), or another DDP rank of one
-    (``training/ddp_sweep.py``)."""
-    from hydra.core.hydra_config import HydraConfig
-    from hydra.types import RunMode
-
-    from cigpose.training.ddp_sweep import is_job_rank
-
-    return HydraConfig.initialized() and (HydraConfig.get().mode == RunMode.MULTIRUN or is_job_rank())
+    """Whether this process runs a job of a Hydra multirun (``-m``)."""
+    return HydraConfig.initialized() and HydraConfig.get().mode == RunMode.MULTIRUN
 
 
 def job_label(default: str) -> str:
     """In a multirun job, its override string (``k=v,k2=v2``; the arm of the sweep); else ``default``."""
-    from hydra.core.hydra_config import HydraConfig
-
     return (HydraConfig.get().job.override_dirname or default) if in_multirun() else default
 
 
 def sweep_group() -> str | None:
     """In a multirun job, the sweep folder (what its jobs share); else None."""
-    from hydra.core.hydra_config import HydraConfig
-
     return str(HydraConfig.get().sweep.dir)[-128:] if in_multirun() else None  # W&B: 128 chars at most
 
 
@@ -58,12 +54,31 @@ def register_resolvers() -> None:
         OmegaConf.register_new_resolver("cigpose.package", lambda: str(PACKAGE_DIR))
 
 
+# Hydra 1.3's command-line flags (``cigpose-train --help``); anything else starting with ``-`` is a typo.
+HYDRA_FLAGS = {"-h", "--help", "--hydra-help", "--version", "-c", "--cfg", "--resolve", "-p", "--package",
+               "-r", "--run", "-m", "--multirun", "-sc", "--shell-completion", "-cp", "--config-path",
+               "-cn", "--config-name", "-cd", "--config-dir", "--experimental-rerun", "-i", "--info"}
+
+
+def unknown_flag(argv: list[str]) -> str | None:
+    """The first ``-x`` / ``--x`` argument Hydra does not know (``--cfg=job`` counts as ``--cfg``)."""
+    for arg in argv:
+        if arg.startswith("-") and arg.split("=", 1)[0] not in HYDRA_FLAGS:
+            return arg
+    return None
+
+
 def hydra_entry(config_name: str) -> Callable[[Callable[[DictConfig], Any]], Callable[[], Any]]:
     """Turn ``task(cfg)`` into a console-script ``main()`` reading ``conf/<config_name>.yaml``."""
 
     def decorate(task: Callable[[DictConfig], Any]) -> Callable[[], Any]:
         @functools.wraps(task)
         def main() -> Any:
+            if (flag := unknown_flag(sys.argv[1:])) is not None:
+                prog = Path(sys.argv[0]).name
+                print(f"{prog}: error: unrecognized option {flag} (overrides are key=value; see {prog} --help)",
+                      file=sys.stderr)
+                sys.exit(2)
             register_resolvers()
             app = hydra.main(
                 version_base="1.3", config_path=str(config_dir()), config_name=config_name
@@ -77,9 +92,6 @@ def hydra_entry(config_name: str) -> Callable[[Callable[[DictConfig], Any]], Cal
 
 def compose(config_name: str, overrides: list[str] | None = None) -> DictConfig:
     """Compose a config without running an app (tests, notebooks). Interpolations stay lazy."""
-    from hydra import compose as hydra_compose
-    from hydra import initialize_config_dir
-
     register_resolvers()
     with initialize_config_dir(version_base="1.3", config_dir=str(config_dir())):
         return hydra_compose(

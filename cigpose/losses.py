@@ -81,10 +81,10 @@ def stable_set(
     """
     labelled = weights > 0
     if rule == "not_intervened":
-        return labelled & ~output.selected
-    masked = output.score.masked_fill(~labelled, float("inf"))
+        return labelled & ~output.intervened
+    masked = output.confounder_score.masked_fill(~labelled, float("inf"))
     index = masked.topk(min(size, masked.shape[1]), dim=1, largest=False).indices
-    return (torch.zeros_like(output.score).scatter(1, index, 1.0) > 0) & labelled
+    return (torch.zeros_like(output.confounder_score).scatter(1, index, 1.0) > 0) & labelled
 
 
 def consistency_loss(output: PoseOutput, stable: torch.Tensor) -> torch.Tensor:

@@ -71,7 +71,7 @@ def requeue_main() -> None:
     does): the handler records, when it runs, whether ``$FAULT_LAST_CKPT`` is on disk and its
     global step, into ``$FAULT_REQUEUE_RECORD``. Hydra reads the overrides from ``sys.argv``."""
     from cigpose.checkpoint import safe_load
-    from cigpose.train import main
+    from cigpose.cli.train import main
 
     last, record = Path(os.environ["FAULT_LAST_CKPT"]), Path(os.environ["FAULT_REQUEUE_RECORD"])
 

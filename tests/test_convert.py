@@ -13,8 +13,8 @@ import pytest
 import torch
 
 from cigpose.checkpoint import CheckpointError, safe_load
-from cigpose.convert import convert
 from cigpose.models import CIGPose
+from cigpose.models.mmpose_keys import convert_checkpoint as convert
 from cigpose.paths import fixtures_dir
 
 # Our name → MMPose name, written independently of cigpose.convert (and checked against the
@@ -167,7 +167,7 @@ def test_missing_and_unexpected_keys_are_reported_and_nothing_is_written(tmp_pat
         [
             sys.executable,
             "-m",
-            "cigpose.convert",
+            "cigpose.cli.convert",
             str(tmp_path / "broken.pth"),
             str(tmp_path / "out.pt"),
         ],

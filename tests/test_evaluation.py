@@ -487,7 +487,7 @@ def test_bad_results_files_raise_naming_the_file(coco_fixtures, tmp_path):
 def _score_command() -> list[str]:
     script = Path(sys.executable).parent / "cigpose-score"
     return [str(script)] if script.exists() else [sys.executable, "-m",
-                                                  "cigpose.evaluation.score_cli"]
+                                                  "cigpose.cli.score"]
 
 
 def test_score_cli_prints_one_json_object(coco_fixtures, tmp_path):

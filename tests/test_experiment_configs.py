@@ -12,6 +12,7 @@ import pytest
 import torch
 
 from cigpose.config import compose
+from cigpose.models.build import build_model
 from cigpose.paths import config_dir
 from cigpose.training.validate import ConfigError, validate_config
 
@@ -28,7 +29,7 @@ def test_experiment_builds_and_reports_missing_data(name: str, tmp_path: Path) -
                             f"paths.output_dir={tmp_path / 'run'}"])
     validate_config(cfg)
     if name != "smoke_fixtures":  # the model is checked by tests/test_experiments.py (counts)
-        net = hydra.utils.instantiate(cfg.model, _convert_="all")
+        net = build_model(cfg.model)
         assert net.num_keypoints == cfg.data.num_keypoints
     datamodule = hydra.utils.instantiate(cfg.data, _recursive_=False)
     if name.startswith("smoke_"):  # the real fixtures
@@ -44,7 +45,7 @@ def test_experiment_builds_and_reports_missing_data(name: str, tmp_path: Path) -
 
 def test_smoke_model_forward_runs() -> None:
     cfg = compose("train", ["experiment=smoke_fixtures", "data.input_size=[64,64]"])
-    net = hydra.utils.instantiate(cfg.model, _convert_="all").eval()
+    net = build_model(cfg.model).eval()
     with torch.no_grad():
         out = net(torch.randn(2, 3, 64, 64))
     assert out.simcc_x.shape == (2, 133, 128) and out.simcc_y.shape == (2, 133, 128)
@@ -65,7 +66,7 @@ def test_bad_values_fail_naming_the_key(override: str, key: str) -> None:
 
 def test_bad_value_stops_cigpose_train_before_any_data(tmp_path: Path) -> None:
     script = Path(sys.executable).with_name("cigpose-train")
-    command = [str(script)] if script.exists() else [sys.executable, "-m", "cigpose.train"]
+    command = [str(script)] if script.exists() else [sys.executable, "-m", "cigpose.cli.train"]
     result = subprocess.run([*command, "experiment=smoke_fixtures", "model.cim.k_train=500",
                              f"hydra.run.dir={tmp_path / 'run'}"], cwd=tmp_path,
                             capture_output=True, text=True, timeout=300)

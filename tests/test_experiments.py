@@ -37,7 +37,7 @@ BASELINES = ["rtmpose-m_coco-wholebody_256x192", "rtmpose-l_coco-wholebody_256x1
 
 def cigpose_info(*overrides: str, cwd: Path) -> dict:
     script = Path(sys.executable).with_name("cigpose-info")
-    command = [str(script)] if script.exists() else [sys.executable, "-m", "cigpose.info"]
+    command = [str(script)] if script.exists() else [sys.executable, "-m", "cigpose.cli.info"]
     env = {k: v for k, v in os.environ.items() if k != "CIGPOSE_CONFIG_DIR"}
     result = subprocess.run([*command, *overrides], cwd=cwd, capture_output=True, text=True, env=env,
                             timeout=600)
@@ -45,14 +45,22 @@ def cigpose_info(*overrides: str, cwd: Path) -> dict:
     return json.loads(result.stdout.strip().splitlines()[-1])
 
 
+def info_of(*overrides: str) -> dict:
+    """What ``cigpose-info OVERRIDES`` prints, in-process (one Python start-up per row saved)."""
+    from cigpose.config import compose
+    from cigpose.models.build import build_model
+    from cigpose.models.complexity import model_info
+
+    cfg = compose("train", list(overrides))
+    net = build_model(cfg.model)
+    return model_info(net, str(cfg.get("name", net.name)))
+
+
 def test_cigpose_info_reproduces_every_paper_row_from_any_directory(tmp_path: Path) -> None:
     # one process per row would cost a Python start-up each: the app takes one row per call,
     # so run the rows through the same entry point in-process here and one real subprocess.
-    from cigpose.config import compose
-    from cigpose.info import model_info
-
     for name, (params, gmacs) in REFERENCE.items():
-        info = model_info(compose("train", [f"experiment={name}"]))
+        info = info_of(f"experiment={name}")
         assert info["name"] == name
         assert info["params"] == params, name
         assert abs(info["gflops"] - gmacs) / gmacs < 0.01, (name, info["gflops"], gmacs)
@@ -61,7 +69,7 @@ def test_cigpose_info_reproduces_every_paper_row_from_any_directory(tmp_path: Pa
         assert info["num_keypoints"] == {"coco-wholebody": 133, "coco-ubody": 133, "coco": 17,
                                          "crowdpose": 14}[name.split("_")[1]]
     for name in BASELINES:
-        info = model_info(compose("train", [f"experiment={name}"]))
+        info = info_of(f"experiment={name}")
         assert info["num_keypoints"] == 133 and info["params"] < REFERENCE[name.replace("rtmpose", "cigpose")][0]
     row = "cigpose-m_crowdpose_256x192"
     assert cigpose_info(f"experiment={row}", cwd=tmp_path) == {
@@ -70,11 +78,8 @@ def test_cigpose_info_reproduces_every_paper_row_from_any_directory(tmp_path: Pa
 
 
 def test_overrides_change_the_network(tmp_path: Path) -> None:
-    from cigpose.config import compose
-    from cigpose.info import model_info
-
-    base = model_info(compose("train", ["experiment=cigpose-m_coco_256x192"]))
-    no_cim = model_info(compose("train", ["experiment=cigpose-m_coco_256x192", "model.cim.enabled=false"]))
+    base = info_of("experiment=cigpose-m_coco_256x192")
+    no_cim = info_of("experiment=cigpose-m_coco_256x192", "model.cim.enabled=false")
     assert no_cim["params"] < base["params"]
 
 
@@ -84,7 +89,7 @@ def test_config_override_directory_is_honoured(tmp_path: Path) -> None:
     (copy / "model" / "cigpose_m.yaml").write_text(
         "defaults:\n  - cigpose_base\n  - _self_\nsize: s\nname: my-override\n")
     env = {**os.environ, "CIGPOSE_CONFIG_DIR": str(copy)}
-    result = subprocess.run([sys.executable, "-m", "cigpose.info", "model=cigpose_m", "data=coco"],
+    result = subprocess.run([sys.executable, "-m", "cigpose.cli.info", "model=cigpose_m", "data=coco"],
                             cwd=tmp_path, capture_output=True, text=True, env=env, timeout=300)
     assert result.returncode == 0, result.stderr[-2000:]
     info = json.loads(result.stdout)

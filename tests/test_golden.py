@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from cigpose.checkpoint import safe_load
-from cigpose.convert import main as convert_main
+from cigpose.cli.convert import main as convert_main
 from cigpose.losses import CIGPoseLoss
 from cigpose.models import CIGPose
 from cigpose.paths import fixtures_dir
@@ -62,7 +62,7 @@ def test_train_losses_match_the_reference(golden: tuple[CIGPose, dict]) -> None:
     model, v = golden
     model.train()
     out = model(v["train_input"], observational=True)
-    assert out.selected.sum(1).tolist() == [v["config"]["k_train"]] * 4
+    assert out.intervened.sum(1).tolist() == [v["config"]["k_train"]] * 4
     losses = CIGPoseLoss(beta=v["config"]["beta"], consistency_weight=v["config"]["lambda"])(
         out, v["train_target_x"], v["train_target_y"], v["train_weights"]
     )
@@ -81,7 +81,7 @@ def test_converted_checkpoint_drops_exactly_the_three_unused_modules(tmp_path: P
     source = root.parent / "golden" / f"{NAME}.pth" if root else None
     if source is None or not source.is_file():
         pytest.skip("golden reference checkpoint not found")
-    from cigpose.convert import convert
+    from cigpose.models.mmpose_keys import convert_checkpoint as convert
 
     report = convert(source, tmp_path / "out.pt")
     assert sorted(report["dropped"]) == [

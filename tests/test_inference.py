@@ -18,6 +18,7 @@ from cigpose.checkpoint import save_atomic
 from cigpose.inference.export import export_onnx
 from cigpose.inference.predictor import Predictor
 from cigpose.models import CIGPose
+from cigpose.models.build import build_model
 from cigpose.preprocess import MEAN, STD
 from tests.conftest import settle_batchnorm
 from tests.test_convert import to_mmpose
@@ -46,8 +47,8 @@ def test_onnx_export_runs_in_onnxruntime_like_pytorch(checkpoint: tuple[Path, CI
     ort = pytest.importorskip("onnxruntime")
     path, net = checkpoint
     out = tmp_path / f"{convention}.onnx"
-    result = subprocess.run([str(BIN / "cigpose-export"), f"ckpt={path}", f"output={out}",
-                             f"input_convention={convention}"], capture_output=True, text=True, timeout=300)
+    result = subprocess.run([str(BIN / "cigpose-export"), "--ckpt", str(path), "--output", str(out),
+                             "--input-convention", convention], capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stderr[-2000:]
     session = ort.InferenceSession(str(out), providers=["CPUExecutionProvider"])
     assert [i.name for i in session.get_inputs()] == ["input"]
@@ -92,9 +93,9 @@ def test_predictor_api_shapes_and_whole_image_default(checkpoint: tuple[Path, CI
 
 def test_predict_cli_writes_results_overlays_and_confounder(checkpoint: tuple[Path, CIGPose],
                                                            coco_fixtures: Path, tmp_path: Path) -> None:
-    result = subprocess.run([str(BIN / "cigpose-predict"), f"ckpt={checkpoint[0]}", f"input={coco_fixtures}",
-                             f"boxes={coco_fixtures / 'test_coco_det_AP_H_56.json'}", f"output={tmp_path}",
-                             "save_confounder=true"], capture_output=True, text=True, timeout=300, cwd=tmp_path)
+    result = subprocess.run([str(BIN / "cigpose-predict"), "--ckpt", str(checkpoint[0]), "--input", str(coco_fixtures),
+                             "--boxes", str(coco_fixtures / "test_coco_det_AP_H_56.json"), "--output", str(tmp_path),
+                             "--save-confounder"], capture_output=True, text=True, timeout=300, cwd=tmp_path)
     assert result.returncode == 0, result.stderr[-2000:]
     results = json.loads((tmp_path / "results.json").read_text())
     assert results and {"keypoints", "foot_kpts", "face_kpts", "lefthand_kpts", "righthand_kpts"} <= set(results[0])
@@ -109,8 +110,8 @@ def test_predict_cli_on_a_video(checkpoint: tuple[Path, CIGPose], tmp_path: Path
     for i in range(3):
         writer.write(np.full((128, 96, 3), 40 * i, np.uint8))
     writer.release()
-    result = subprocess.run([str(BIN / "cigpose-predict"), f"ckpt={checkpoint[0]}", f"input={video}",
-                             f"output={tmp_path / 'out'}"], capture_output=True, text=True, timeout=300)
+    result = subprocess.run([str(BIN / "cigpose-predict"), "--ckpt", str(checkpoint[0]), "--input", str(video),
+                             "--output", str(tmp_path / "out")], capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stderr[-2000:]
     assert json.loads(result.stdout)["frames"] == 3
     assert (tmp_path / "out" / "clip_pose.mp4").stat().st_size > 0
@@ -148,21 +149,25 @@ def test_init_from_an_rtmpose_checkpoint_loads_and_reports(tmp_path: Path) -> No
     state = {k.replace("head.tokens.keypoint_conv.", "head.final_layer."): v for k, v in rtmpose.state_dict().items()
              if not k.startswith("head.tokens.") or "keypoint_conv" in k}
     torch.save({"state_dict": state}, tmp_path / "rtmpose.pth")
-    net = CIGPose("t", 133, (128, 96), "coco_wholebody", init_from=str(tmp_path / "rtmpose.pth"),
-                  init_parts=["backbone"])
+    config = {"_target_": "cigpose.models.CIGPose", "size": "t", "num_keypoints": 133, "input_size": [128, 96],
+              "graph": "coco_wholebody", "init_from": str(tmp_path / "rtmpose.pth"), "init_parts": ["backbone"]}
+    net = build_model(config)
     assert net.init_report["loaded"] == sum(1 for k in rtmpose.state_dict() if k.startswith("backbone."))
     for key, value in rtmpose.state_dict().items():
         if key.startswith("backbone."):
             assert torch.equal(net.state_dict()[key], value)
     assert "init_from" not in net.config  # a saved model does not re-initialise on load
+    with pytest.raises(TypeError):
+        CIGPose("t", 133, (128, 96), init_from="x.pth")  # the network reads no files
 
 
 @pytest.mark.parametrize("analysis", ["intervention-frequency", "score-vs-occlusion", "enrichment"])
 def test_analyses_write_their_tables(checkpoint: tuple[Path, CIGPose], coco_fixtures: Path, tmp_path: Path,
                                      analysis: str) -> None:
     env = {**os.environ, "CIGPOSE_FIXTURES": str(coco_fixtures.parent)}
-    result = subprocess.run([str(BIN / "cigpose-analyze"), analysis, f"ckpt={checkpoint[0]}", f"output={tmp_path}",
-                             "experiment=smoke_fixtures"], capture_output=True, text=True, timeout=300, env=env)
+    result = subprocess.run([str(BIN / "cigpose-analyze"), analysis, "--ckpt", str(checkpoint[0]),
+                             "--output", str(tmp_path), "experiment=smoke_fixtures"],
+                            capture_output=True, text=True, timeout=300, env=env)
     assert result.returncode == 0, result.stderr[-2000:]
     payload = json.loads(result.stdout)
     tables = list(tmp_path.glob("*.md"))

@@ -11,7 +11,7 @@ import pytest
 import torch
 
 from cigpose.config import compose
-from cigpose.train import build
+from cigpose.training.run import build
 from tests.test_train import cigpose_train
 
 TINY = ["experiment=smoke_fixtures", "data.input_size=[64,64]", "data.sigma=[1.2,1.4]",

@@ -8,9 +8,9 @@ import io
 import pytest
 import torch
 
+from cigpose.inference.export import ExportGraph
 from cigpose.losses import CIGPoseLoss
 from cigpose.models import CIGPose
-from cigpose.models.cigpose import SimCCExport
 from tests.conftest import settle_batchnorm
 
 
@@ -25,13 +25,13 @@ def small_model(**kwargs: object) -> CIGPose:
     }
     defaults.update(kwargs)
     model = CIGPose(**defaults)
-    settle_batchnorm(model, model.input_size)
+    settle_batchnorm(model, model.input_hw)
     return model
 
 
 def train_step_grads(model: CIGPose, batch: int = 4) -> dict[str, torch.Tensor | None]:
     model.train()
-    images = torch.randn(batch, 3, *model.input_size)
+    images = torch.randn(batch, 3, *model.input_hw)
     out = model(images, observational=True)
     k = model.num_keypoints
     tx = torch.rand(batch, k, out.simcc_x.shape[-1])
@@ -44,9 +44,9 @@ def test_output_shapes_and_intervention_counts() -> None:
     model = small_model().eval()
     out = model(torch.randn(2, 3, 64, 64))
     assert out.simcc_x.shape == (2, 17, 128) and out.simcc_y.shape == (2, 17, 128)
-    assert out.selected.sum(1).tolist() == [1, 1]
+    assert out.intervened.sum(1).tolist() == [1, 1]
     model.train()
-    assert model(torch.randn(2, 3, 64, 64)).selected.sum(1).tolist() == [3, 3]
+    assert model(torch.randn(2, 3, 64, 64)).intervened.sum(1).tolist() == [3, 3]
 
 
 def test_eval_mode_is_deterministic_and_batch_independent() -> None:
@@ -62,7 +62,7 @@ def test_eval_mode_is_deterministic_and_batch_independent() -> None:
     assert torch.allclose(single.simcc_y[0], first.simcc_y[5], atol=2e-4)
     others = model(torch.cat([images[:5], torch.zeros(1, 3, 64, 64), images[6:]]))
     assert not torch.allclose(others.simcc_x[5], first.simcc_x[5], atol=1e-2)  # the test can fail
-    assert torch.equal(single.selected[0], first.selected[5])
+    assert torch.equal(single.intervened[0], first.intervened[5])
 
 
 def test_every_parameter_is_used_and_only_the_scorer_is_frozen_by_default() -> None:
@@ -114,13 +114,13 @@ def test_rtmpose_baseline_has_no_cim_no_gnn_and_is_deterministic_in_train() -> N
     )
     assert model.head.cls_x.bias is None and model.head.cim is None and model.head.gnn is None
     out = model.train()(torch.randn(2, 3, 64, 64), observational=True)
-    assert out.obs_x is None and not out.selected.any()
+    assert out.obs_x is None and not out.intervened.any()
 
 
 def test_threshold_strategy_intervenes_on_scores_above_tau() -> None:
     model = small_model(cim={"strategy": "threshold", "threshold": 0.0}).eval()
     out = model(torch.randn(2, 3, 64, 64))
-    assert torch.equal(out.selected, out.score > 0.0) and out.selected.all()
+    assert torch.equal(out.intervened, out.confounder_score > 0.0) and out.intervened.all()
 
 
 @pytest.mark.parametrize(("k", "graph"), [(133, "coco_wholebody"), (17, "coco"), (14, "crowdpose")])
@@ -129,7 +129,7 @@ def test_traces_to_onnx_with_opset_17(k: int, graph: str) -> None:
     model = small_model(num_keypoints=k, graph=graph).eval()
     buffer = io.BytesIO()
     torch.onnx.export(
-        SimCCExport(model),
+        ExportGraph(model),
         (torch.randn(1, 3, 64, 64),),
         buffer,
         opset_version=17,
@@ -162,7 +162,7 @@ def test_compiles_as_one_graph() -> None:
     assert torch.allclose(got.simcc_x, want.simcc_x, atol=1e-5)
     model.train()
     out = compiled(images, observational=True)
-    assert out.obs_x is not None and out.selected.sum(1).tolist() == [3, 3]
+    assert out.obs_x is not None and out.intervened.sum(1).tolist() == [3, 3]
 
 
 def test_input_size_must_be_divisible_by_32() -> None:

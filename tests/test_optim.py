@@ -9,6 +9,7 @@ import torch
 from torch import nn
 
 from cigpose.config import compose
+from cigpose.models.build import build_model
 from cigpose.training.ema import ExpMomentumEMA
 from cigpose.training.optim import build_optimizer, build_schedule, parameter_groups, scaled_lr
 
@@ -37,9 +38,8 @@ def test_no_weight_decay_on_norms_and_biases() -> None:
 
 
 def test_real_network_groups_cover_every_parameter_once() -> None:
-    import hydra
 
-    net = hydra.utils.instantiate(compose("train", ["model=cigpose_t"]).model, _convert_="all")
+    net = build_model(compose("train", ["model=cigpose_t"]).model)
     decay, no_decay = parameter_groups(net, 0.05)
     ids = [id(p) for p in decay["params"] + no_decay["params"]]
     trainable = [p for p in net.parameters() if p.requires_grad]  # CIM scorer heads are frozen
@@ -153,12 +153,10 @@ def test_lr_mult_splits_groups_by_longest_prefix_and_scales_their_lr() -> None:
 
 
 def test_freeze_stops_training_the_named_parts_and_rejects_a_typo() -> None:
-    import hydra
 
     from cigpose.training.module import PoseLitModule
 
-    net = hydra.utils.instantiate(compose("train", ["model=cigpose_t", "model.input_size=[64,64]"]).model,
-                                  _convert_="all")
+    net = build_model(compose("train", ["model=cigpose_t", "model.input_size=[64,64]"]).model)
     module = PoseLitModule(net, freeze=["backbone.stem", "backbone.stage1"])
     frozen = [n for n, p in net.named_parameters() if not p.requires_grad and n.startswith("backbone")]
     assert frozen and all(n.startswith(("backbone.stem.", "backbone.stage1.")) for n in frozen)

@@ -38,7 +38,7 @@ def test_installed_wheel_finds_its_configs_from_another_directory(wheel: Path, t
     elsewhere.mkdir()
     env = {**os.environ, "PYTHONPATH": str(site)}
     env.pop("CIGPOSE_CONFIG_DIR", None)
-    code = ("import cigpose, sys; from cigpose.info import main; "
+    code = ("import cigpose, sys; from cigpose.cli.info import main; "
             "assert cigpose.__file__.startswith(sys.argv[1]), cigpose.__file__; "
             "main(['experiment=cigpose-m_coco_256x192'])")
     result = subprocess.run([sys.executable, "-c", code, str(site)], cwd=elsewhere, capture_output=True,

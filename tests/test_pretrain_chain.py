@@ -12,9 +12,10 @@ from pathlib import Path
 import pytest
 import torch
 
-from cigpose.backbone import export_backbone, verify
 from cigpose.checkpoint import CheckpointError, safe_load
-from cigpose.models import CIGPose
+from cigpose.models.build import build_model
+from cigpose.models.weights import export_backbone
+from cigpose.models.weights import verify_backbone as verify
 from tests.test_train import cigpose_train, csv_rows, experiment_run
 
 
@@ -43,7 +44,8 @@ def test_backbone_export_then_init_from_loads_it_bitwise(pretrain_run: Path, tmp
     assert verify(out)["sha256"] == record["sha256"]
     state = safe_load(pretrain_run / "checkpoints" / "last.ckpt")["state_dict"]
     ema = {k[len("ema.module."):]: v for k, v in state.items() if k.startswith("ema.module.backbone.")}
-    net = CIGPose("t", num_keypoints=133, input_size=(128, 96), init_from=str(out))
+    net = build_model({"_target_": "cigpose.models.CIGPose", "size": "t", "num_keypoints": 133,
+                       "input_size": [128, 96], "init_from": str(out)})
     assert net.init_report["loaded"] == len(ema) == record["tensors"] and not net.init_report["missing"]
     own = net.state_dict()
     for key, tensor in ema.items():
@@ -66,14 +68,14 @@ def test_chain_trains_and_evaluates_cigpose_from_the_pretrained_backbone(pretrai
     assert "init_from" in log and "loaded" in log
     metrics = json.loads((run_dir / "metrics.json").read_text())
     assert "whole_body/AP" in metrics and metrics["evaluated"]["val"]["step"] > 0
-    cli = subprocess.run([sys.executable, "-m", "cigpose.backbone", "verify", str(backbone)],
+    cli = subprocess.run([sys.executable, "-m", "cigpose.cli.backbone", "verify", str(backbone)],
                          capture_output=True, text=True)
     assert cli.returncode == 0 and "sha256 ok" in cli.stdout
 
 
 def test_heatmap_model_on_simcc_data_fails_at_start_naming_the_key(coco_fixtures: Path, tmp_path: Path) -> None:
     script = Path(sys.executable).with_name("cigpose-train")
-    command = [str(script)] if script.exists() else [sys.executable, "-m", "cigpose.train"]
+    command = [str(script)] if script.exists() else [sys.executable, "-m", "cigpose.cli.train"]
     result = subprocess.run([*command, "experiment=smoke_pretrain_fixtures", "data.codec=simcc",
                              f"hydra.run.dir={tmp_path / 'run'}"], cwd=tmp_path, capture_output=True, text=True,
                             timeout=300)
@@ -90,7 +92,7 @@ def test_heatmap_stride_of_the_targets_must_be_the_heads(coco_fixtures: Path) ->
 
 
 def test_prediction_refuses_a_heatmap_checkpoint_with_a_pointer(pretrain_run: Path) -> None:
-    from cigpose.inference.loading import load_model
+    from cigpose.models.build import load_model
 
     with pytest.raises(CheckpointError, match="heatmap .*init_from"):
         load_model(pretrain_run / "checkpoints" / "last.ckpt")

@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from cigpose.report_synthetic import main, match_people, pose_following
+from cigpose.cli.report_synthetic import main, match_people, pose_following
 
 
 def people(n: int, seed: int = 0) -> dict:

@@ -22,7 +22,7 @@ from cigpose.visualize import PART_COLOURS
 def _run(tmp_path: Path, coco_fixtures: Path, *overrides: str) -> subprocess.CompletedProcess:
     script = Path(sys.executable).parent / "cigpose-show-batch"
     command = (
-        [str(script)] if script.is_file() else [sys.executable, "-m", "cigpose.data.show_batch"]
+        [str(script)] if script.is_file() else [sys.executable, "-m", "cigpose.cli.show_batch"]
     )
     env = {**os.environ, "CIGPOSE_FIXTURES": str(coco_fixtures.parent)}
     return subprocess.run(

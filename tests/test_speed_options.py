@@ -1,4 +1,4 @@
-"""Speed options (``model.channels_last``, ``model.compile``, ``trainer.precision=bf16-mixed``)
+"""Speed options (``module.channels_last``, ``module.compile``, ``trainer.precision=bf16-mixed``)
 checked against fp32 eager on a tiny CIGPose-t (64×64 crops, batch 2, 133 keypoints).
 
 Tolerances (stated in BENCHMARKS.md too):
@@ -21,13 +21,13 @@ import torch
 
 from cigpose.config import compose
 from cigpose.models import CIGPose
-from cigpose.train import build
 from cigpose.training.module import PoseLitModule
+from cigpose.training.run import build
 from tests.conftest import settle_batchnorm
 from tests.test_resume import TINY, load
 from tests.test_train import cigpose_train, csv_rows
 
-SPEED = ["model.channels_last=true", "model.compile=true"]
+SPEED = ["module.channels_last=true", "module.compile=true"]
 
 
 @pytest.fixture(scope="module")
@@ -79,7 +79,7 @@ def test_speed_options_stay_out_of_the_network(tmp_path: Path) -> None:
     for model in ("cigpose_t", "rtmpose_t"):
         cfg = compose("train", ["data=fixtures_wholebody", f"model={model}", "logger=[]", *SPEED,
                                 f"paths.output_dir={tmp_path}"])
-        assert cfg.model.channels_last is True and cfg.model.compile is True
+        assert cfg.module.channels_last is True and cfg.module.compile is True
         _, module, _ = build(cfg)
         assert type(module.net) is CIGPose
         assert not {"channels_last", "compile"} & set(module.net.config)
@@ -104,7 +104,7 @@ def test_channels_last_matches_fp32_eager(net: CIGPose, batch: dict) -> None:
     out, loss, _ = step(lit(net, channels_last=True), batch)
     torch.testing.assert_close(out.simcc_x, ref_out.simcc_x, atol=1e-3, rtol=1e-3)
     torch.testing.assert_close(out.simcc_y, ref_out.simcc_y, atol=1e-3, rtol=1e-3)
-    assert torch.equal(out.selected, ref_out.selected)
+    assert torch.equal(out.intervened, ref_out.intervened)
     torch.testing.assert_close(loss, ref_loss, atol=0, rtol=1e-5)
 
 
@@ -139,7 +139,7 @@ def test_train_channels_last_bf16_runs(coco_fixtures: Path, tmp_path: Path) -> N
     """1 epoch of ``cigpose-train`` on the fixtures with channels_last + bf16-mixed, validated."""
     run_dir = tmp_path / "run"
     cigpose_train(*TINY, "trainer.max_epochs=1", "trainer.check_val_every_n_epoch=1",
-                  "model.channels_last=true", "trainer.precision=bf16-mixed",
+                  "module.channels_last=true", "trainer.precision=bf16-mixed",
                   f"hydra.run.dir={run_dir}", cwd=tmp_path)
     rows = csv_rows(run_dir)
     assert all(torch.isfinite(torch.tensor(float(r["loss/total_epoch"]))) for r in rows
@@ -153,9 +153,9 @@ def test_train_channels_last_bf16_runs(coco_fixtures: Path, tmp_path: Path) -> N
 
 @pytest.mark.slow
 def test_train_compiled_checkpoint_keys_unchanged(coco_fixtures: Path, tmp_path: Path) -> None:
-    """``model.compile=true`` end to end: the checkpoint holds the plain network's keys."""
+    """``module.compile=true`` end to end: the checkpoint holds the plain network's keys."""
     runs = {}
-    for name, extra in {"plain": [], "compiled": ["model.compile=true"]}.items():
+    for name, extra in {"plain": [], "compiled": ["module.compile=true"]}.items():
         run_dir = tmp_path / name
         cigpose_train(*TINY, "trainer.max_epochs=1", *extra, f"hydra.run.dir={run_dir}", cwd=tmp_path)
         runs[name] = load(run_dir / "checkpoints" / "last.ckpt")

@@ -26,7 +26,7 @@ TINY = ["experiment=smoke_fixtures", "data.input_size=[64,64]", "data.sigma=[1.2
 
 def sweep_table(sweep_dir: Path) -> list[list[str]]:
     script = Path(sys.executable).with_name("cigpose-sweep-table")
-    command = [str(script)] if script.exists() else [sys.executable, "-m", "cigpose.sweep_table"]
+    command = [str(script)] if script.exists() else [sys.executable, "-m", "cigpose.cli.sweep_table"]
     result = subprocess.run([*command, str(sweep_dir)], capture_output=True, text=True,
                             timeout=120)
     assert result.returncode == 0, result.stderr
@@ -122,3 +122,14 @@ def test_a_killed_sweep_resumes_where_it_stopped(coco_fixtures: Path, tmp_path: 
     header, _, *rows = sweep_table(sweep)
     assert header[:3] == ["job", "+callbacks.pause.epoch", "state"]
     assert [row[2] for row in rows] == ["finished", "finished (resumed)", "finished"]
+
+
+def test_a_finished_job_of_other_overrides_is_not_taken_for_this_one(tmp_path: Path) -> None:
+    from cigpose.training.outputs import finished_metrics
+
+    (tmp_path / "metrics.json").write_text(json.dumps(
+        {"status": "finished", "overrides": ["model.cim.k_train=7", "seed=1"], "logged": {"val/AP": 0.5}}))
+    assert finished_metrics(tmp_path, ["seed=1", "model.cim.k_train=7"]) == {"val/AP": 0.5}  # order-free
+    assert finished_metrics(tmp_path) == {"val/AP": 0.5}
+    with pytest.raises(ValueError, match="other overrides .*model.cim.k_train=7.*own hydra.sweep.dir"):
+        finished_metrics(tmp_path, ["model.cim.k_train=13", "seed=1"])

@@ -14,9 +14,9 @@ import numpy as np
 import pytest
 from pycocotools.coco import COCO
 
+from cigpose.cli.synth import main as synth_main
 from cigpose.synth import keypoints as kpt
 from cigpose.synth.body import figure, mirror_pose, place, sample_pose
-from cigpose.synth.cli import main as synth_main
 from cigpose.synth.generate import SPLITS, generate_dataset
 from cigpose.synth.render import render_alone
 from cigpose.synth.scene import SceneParams, render_scene

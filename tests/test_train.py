@@ -20,7 +20,7 @@ def cigpose_train(*overrides: str, cwd: Path, env: dict | None = None,
                   timeout: int = 600) -> subprocess.CompletedProcess:
     """Run ``cigpose-train OVERRIDES`` from ``cwd``; fail with the log tail on a non-zero exit."""
     script = Path(sys.executable).with_name("cigpose-train")
-    command = [str(script)] if script.exists() else [sys.executable, "-m", "cigpose.train"]
+    command = [str(script)] if script.exists() else [sys.executable, "-m", "cigpose.cli.train"]
     result = subprocess.run([*command, *overrides], cwd=cwd, capture_output=True, text=True,
                             env={**os.environ, **(env or {})}, timeout=timeout)
     assert result.returncode == 0, (result.stdout[-3000:], result.stderr[-3000:])

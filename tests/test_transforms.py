@@ -19,12 +19,9 @@ from cigpose.data.transforms import (
     PhotometricAlbumentations,
     RandomBoxTransform,
     RandomFlip,
-    apply_affine,
-    bbox_to_center_scale,
-    crop_to_image,
     truncated_normal,
-    warp_matrix,
 )
+from cigpose.topdown.geometry import apply_affine, bbox_to_center_scale, crop_to_image, warp_matrix
 
 INPUT_WH = (192, 256)
 

@@ -12,16 +12,16 @@ import torch
 
 class SimCCCodec:
     """Args:
-    input_size: crop (w, h).
+    crop_wh: crop (w, h).
     sigma: Gaussian σ in bins (x, y): (4.9, 5.66) at 256×192, (6.0, 6.93) at 384×288.
     split_ratio: r.
     """
 
-    def __init__(self, input_size: tuple[int, int], sigma: tuple[float, float], split_ratio: float = 2.0):
-        self.input_size = (int(input_size[0]), int(input_size[1]))
+    def __init__(self, crop_wh: tuple[int, int], sigma: tuple[float, float], split_ratio: float = 2.0):
+        self.crop_wh = (int(crop_wh[0]), int(crop_wh[1]))
         self.sigma = np.asarray(sigma, dtype=np.float32)
         self.split_ratio = float(split_ratio)
-        self.bins = (int(self.input_size[0] * split_ratio), int(self.input_size[1] * split_ratio))
+        self.bins = (int(self.crop_wh[0] * split_ratio), int(self.crop_wh[1] * split_ratio))
 
     def encode(self, keypoints: np.ndarray, keypoint_weights: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """``(N, K, 2)`` crop pixels, ``(N, K)`` weights → targets ``(N, K, W·r)``, ``(N, K, H·r)``

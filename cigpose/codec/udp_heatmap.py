@@ -19,7 +19,7 @@ import torch.nn.functional as F
 
 class UDPHeatmapCodec:
     """Args:
-    input_size: crop (w, h).
+    crop_wh: crop (w, h).
     heatmap_size: heatmap (w, h); the network predicts it at stride 4.
     sigma: Gaussian σ in heatmap cells (2 at 64×48, as MMPose's UDP configs).
     blur_kernel: odd size of the Gaussian blur before the DARK refinement (11 at σ 2).
@@ -29,18 +29,18 @@ class UDPHeatmapCodec:
 
     def __init__(
         self,
-        input_size: tuple[int, int],
+        crop_wh: tuple[int, int],
         heatmap_size: tuple[int, int],
         sigma: float = 2.0,
         blur_kernel: int = 11,
     ):
-        self.input_size = (int(input_size[0]), int(input_size[1]))
+        self.crop_wh = (int(crop_wh[0]), int(crop_wh[1]))
         self.heatmap_size = (int(heatmap_size[0]), int(heatmap_size[1]))
         self.sigma = float(sigma)
         self.blur_kernel = int(blur_kernel)
         # crop pixels → heatmap cells, per axis (x, y)
         self.scale = np.array(
-            [(h - 1) / (i - 1) for h, i in zip(self.heatmap_size, self.input_size, strict=True)], np.float32
+            [(h - 1) / (i - 1) for h, i in zip(self.heatmap_size, self.crop_wh, strict=True)], np.float32
         )
 
     def encode(self, keypoints: np.ndarray, keypoint_weights: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -142,6 +142,6 @@ def flip_heatmaps(heatmaps: torch.Tensor, flip_indices: torch.Tensor) -> torch.T
     return heatmaps.flip(-1)[:, flip_indices]
 
 
-def heatmap_size_for(input_size: tuple[int, int], stride: int = 4) -> tuple[int, int]:
+def heatmap_size_for(crop_wh: tuple[int, int], stride: int = 4) -> tuple[int, int]:
     """Heatmap (w, h) of a crop (w, h) at ``stride``."""
-    return (math.ceil(input_size[0] / stride), math.ceil(input_size[1] / stride))
+    return (math.ceil(crop_wh[0] / stride), math.ceil(crop_wh[1] / stride))

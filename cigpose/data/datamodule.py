@@ -58,7 +58,9 @@ class PoseDataModule(L.LightningDataModule):
     root: the dataset folder the file paths are built from (informative).
     test_name: what reports and overlays call the test split (``val_ood`` for the synthetic data).
     stage2_epoch: first epoch of stage 2. batch_size: per device. num_workers, pin_memory,
-    persistent_workers: loader settings. main_metric: what selects the best checkpoint.
+    persistent_workers: loader settings.
+    The data config's ``main_metric`` (what selects the best checkpoint and what sweeps maximise)
+    is read by ``cigpose-train``, not here.
     """
 
     def __init__(
@@ -78,7 +80,6 @@ class PoseDataModule(L.LightningDataModule):
         num_workers: int = 4,
         pin_memory: bool = True,
         persistent_workers: bool = True,
-        main_metric: str = "AP",
         seed: int = 0,
         codec: str = "simcc",
         heatmap_sigma: float = 2.0,
@@ -90,6 +91,7 @@ class PoseDataModule(L.LightningDataModule):
         super().__init__()
         self.root = root  # the dataset folder the file paths interpolate from (``${data.root}``)
         self.test_name = test_name
+        unused.pop("main_metric", None)
         if unused:
             log.info("data config keys not read by PoseDataModule: %s", ", ".join(sorted(unused)))
         self.name = name
@@ -97,7 +99,7 @@ class PoseDataModule(L.LightningDataModule):
         if self.meta.num_keypoints != int(num_keypoints):
             raise ValueError(f"data.num_keypoints={num_keypoints} but '{meta}' has {self.meta.num_keypoints}")
         h, w = (int(v) for v in input_size)
-        self.input_wh = (w, h)
+        self.crop_wh = (w, h)
         if codec == "simcc":
             self.codec: SimCCCodec | UDPHeatmapCodec = SimCCCodec((w, h), tuple(sigma), split_ratio)
         elif codec == "udp_heatmap":
@@ -114,7 +116,6 @@ class PoseDataModule(L.LightningDataModule):
         self.num_workers = int(num_workers)
         self.pin_memory = bool(pin_memory)
         self.persistent_workers = bool(persistent_workers) and self.num_workers > 0
-        self.main_metric = main_metric
         self.seed = int(seed)
         self.stage = 1
         self.resume_point: dict[str, int] | None = None  # see state_dict
@@ -138,7 +139,7 @@ class PoseDataModule(L.LightningDataModule):
                 **{"shift": 0.0, "scale": [0.75, 1.25], "rotate": 60, "dropout_p": 0.5},
                 **aug.get("stage2", {}),
             }
-        aspect = self.input_wh[0] / self.input_wh[1]
+        aspect = self.crop_wh[0] / self.crop_wh[1]
         geometric = Compose(
             [
                 RandomFlip(self.meta.flip_indices, aug.get("flip_p", 0.5)),
@@ -167,7 +168,7 @@ class PoseDataModule(L.LightningDataModule):
             if mapping:  # another layout (AI Challenger's 14) onto this one (COCO's 17)
                 instances = map_keypoints(instances, mapping, self.meta.num_keypoints)
             encode = EncodeTargets(self.codec)
-            dataset = TopDownDataset(instances, self.input_wh, encode, stages, train=True, seed=self.seed)
+            dataset = TopDownDataset(instances, self.crop_wh, encode, stages, train=True, seed=self.seed)
             parts += [dataset] * int(src.get("repeat", 1))  # MMPose's RepeatDataset (COCO x3 in AIC+COCO)
         return parts[0] if len(parts) == 1 else ConcatDataset(parts)
 
@@ -180,7 +181,7 @@ class PoseDataModule(L.LightningDataModule):
             )
         else:
             instances = load_gt_instances(ann, root, self.meta.num_keypoints, need_keypoints=False)
-        return TopDownDataset(instances, self.input_wh, EncodeTargets(self.codec))
+        return TopDownDataset(instances, self.crop_wh, EncodeTargets(self.codec))
 
     def setup(self, stage: str | None = None) -> None:
         if stage in (None, "fit") and "train" not in self.datasets:

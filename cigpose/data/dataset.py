@@ -43,7 +43,8 @@ import torch
 from torch.utils.data import Dataset
 
 from cigpose.data.annotations import Instances
-from cigpose.data.transforms import AffineCrop, Compose, EncodeTargets, bbox_to_center_scale
+from cigpose.data.transforms import AffineCrop, Compose, EncodeTargets
+from cigpose.topdown.geometry import bbox_to_center_scale
 
 log = logging.getLogger("cigpose.data")
 # training stops when this process has met this many unreadable images and not one readable image
@@ -73,7 +74,7 @@ def read_image(path: Path) -> np.ndarray:
 class TopDownDataset(Dataset):
     """Args:
     instances: person boxes and keypoints of the split.
-    input_size: crop (w, h).
+    crop_wh: crop (w, h).
     encoder: target encoding (its codec: SimCC or UDP heatmap).
     stages: augmentation stage → (geometric steps before the crop, photometric steps after it);
         empty for evaluation.
@@ -91,7 +92,7 @@ class TopDownDataset(Dataset):
     def __init__(
         self,
         instances: Instances,
-        input_size: tuple[int, int],
+        crop_wh: tuple[int, int],
         encoder: EncodeTargets,
         stages: dict[int, tuple[Compose, Compose]] | None = None,
         train: bool = False,
@@ -100,10 +101,10 @@ class TopDownDataset(Dataset):
         if len(instances) == 0:
             raise ValueError("the dataset has no usable instance (every box was dropped; see the log)")
         self.instances = instances
-        self.input_size = input_size
-        self.aspect = input_size[0] / input_size[1]
+        self.crop_wh = crop_wh
+        self.aspect = crop_wh[0] / crop_wh[1]
         self.stages = stages or {}
-        self.crop = AffineCrop(input_size)
+        self.crop = AffineCrop(crop_wh)
         self.encoder = encoder
         self.train = train
         self.seed = seed
@@ -213,7 +214,7 @@ class TopDownDataset(Dataset):
 
     def _placeholder(self, index: int) -> dict:
         """An all-black crop flagged ``valid=False`` so evaluation counts it and moves on."""
-        w, h = self.input_size
+        w, h = self.crop_wh
         inst = self.instances
         k = inst.keypoints.shape[1]
         center, scale = bbox_to_center_scale(inst.bbox[index], self.aspect)

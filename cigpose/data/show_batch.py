@@ -1,6 +1,5 @@
-"""``cigpose-show-batch [data=NAME] [stage=1|2] [num_images=N] [output=PATH]``: one augmented
-training batch drawn as a PNG grid (crops as the network sees them, keypoints with target weight
-> 0, skeleton coloured by coarse part)."""
+"""One augmented training batch drawn as a PNG grid (``cigpose-show-batch``): crops as the network
+sees them, keypoints with target weight > 0, skeleton coloured by coarse part."""
 
 from __future__ import annotations
 
@@ -12,7 +11,6 @@ import hydra
 import numpy as np
 from omegaconf import DictConfig
 
-from cigpose.config import hydra_entry
 from cigpose.data.datamodule import PoseDataModule
 from cigpose.data.metainfo import DatasetMeta
 from cigpose.visualize import draw_pose, image_grid, keypoint_colours
@@ -62,12 +60,3 @@ def show_batch(cfg: DictConfig) -> Path:
     )
     print(output)
     return output
-
-
-@hydra_entry("show_batch")
-def main(cfg: DictConfig) -> None:
-    show_batch(cfg)
-
-
-if __name__ == "__main__":
-    main()

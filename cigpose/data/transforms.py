@@ -8,58 +8,18 @@ keypoints are in crop pixels. Every keypoint operation is vectorised over K.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 from typing import Any
 
 import albumentations as A
 import cv2
 import numpy as np
-import torch
 
 from cigpose.codec.simcc import SimCCCodec
 from cigpose.codec.udp_heatmap import UDPHeatmapCodec
+from cigpose.topdown.geometry import apply_affine, warp_crop, warp_matrix
 
 Sample = dict[str, Any]
-
-
-def bbox_to_center_scale(bbox: np.ndarray, aspect_ratio: float, padding: float = 1.25) -> tuple[np.ndarray, np.ndarray]:
-    """Box ``(4,)`` xywh → center ``(2,)`` and scale ``(2,)`` (w, h) padded and widened/heightened
-    to ``aspect_ratio`` = w / h of the network input."""
-    x, y, w, h = (float(v) for v in bbox)
-    center = np.array([x + w * 0.5, y + h * 0.5], dtype=np.float32)
-    w, h = w * padding, h * padding
-    if w > h * aspect_ratio:
-        h = w / aspect_ratio
-    else:
-        w = h * aspect_ratio
-    return center, np.array([w, h], dtype=np.float32)
-
-
-def warp_matrix(center: np.ndarray, scale: np.ndarray, rotation: float, output_size: tuple[int, int]) -> np.ndarray:
-    """``(2, 3)`` affine taking image pixels to crop pixels: rotate by −rotation about ``center``,
-    scale ``scale[0]`` onto the output width, centre in the output (w, h)."""
-    s = output_size[0] / float(scale[0])
-    theta = math.radians(rotation)
-    cos, sin = math.cos(theta) * s, math.sin(theta) * s
-    linear = np.array([[cos, sin], [-sin, cos]], dtype=np.float64)  # s · R(−θ)
-    offset = np.array([output_size[0] * 0.5, output_size[1] * 0.5]) - linear @ np.asarray(center, float)
-    return np.concatenate([linear, offset[:, None]], axis=1)
-
-
-def apply_affine(points: np.ndarray, matrix: np.ndarray) -> np.ndarray:
-    """``(..., 2)`` points through a ``(2, 3)`` affine."""
-    return (points @ matrix[:, :2].T + matrix[:, 2]).astype(np.float32)
-
-
-def crop_to_image(
-    keypoints: torch.Tensor, center: torch.Tensor, scale: torch.Tensor, input_size: tuple[int, int]
-) -> torch.Tensor:
-    """Crop pixels ``(N, K, 2)`` of unrotated crops back to the image: ``kp / (w, h) · scale +
-    center − scale / 2``; ``center``/``scale`` ``(N, 2)``; ``input_size`` (w, h)."""
-    size = torch.tensor(input_size, dtype=keypoints.dtype, device=keypoints.device)
-    scale = scale.to(keypoints.dtype).unsqueeze(1)
-    return keypoints / size * scale + center.to(keypoints.dtype).unsqueeze(1) - scale * 0.5
 
 
 class RandomFlip:
@@ -171,12 +131,12 @@ class AffineCrop:
     """Warp the image to the input size (OpenCV, bilinear) and move keypoints with it; keypoints
     falling outside the crop keep their place but get weight 0 (at encoding)."""
 
-    def __init__(self, input_size: tuple[int, int]):
-        self.input_size = (int(input_size[0]), int(input_size[1]))  # (w, h)
+    def __init__(self, crop_wh: tuple[int, int]):
+        self.crop_wh = (int(crop_wh[0]), int(crop_wh[1]))
 
     def __call__(self, sample: Sample, rng: np.random.Generator | None = None) -> Sample:
-        matrix = warp_matrix(sample["center"], sample["scale"], sample.get("rotation", 0.0), self.input_size)
-        sample["image"] = cv2.warpAffine(sample["image"], matrix, self.input_size, flags=cv2.INTER_LINEAR)
+        matrix = warp_matrix(sample["center"], sample["scale"], sample.get("rotation", 0.0), self.crop_wh)
+        sample["image"] = warp_crop(sample["image"], matrix, self.crop_wh)
         sample["keypoints"] = apply_affine(sample["keypoints"], matrix)
         return sample
 
@@ -233,7 +193,7 @@ class EncodeTargets:
         self.codec = codec
 
     def __call__(self, sample: Sample, rng: np.random.Generator | None = None) -> Sample:
-        w, h = self.codec.input_size
+        w, h = self.codec.crop_wh
         kp = sample["keypoints"]
         inside = (kp[:, 0] >= 0) & (kp[:, 0] <= w - 1) & (kp[:, 1] >= 0) & (kp[:, 1] <= h - 1)
         weights = np.where(inside, sample["keypoint_weights"], 0.0).astype(np.float32)

@@ -15,7 +15,7 @@ from torchmetrics import Metric
 
 from cigpose.evaluation.coco_eval import dataset_sigmas, evaluate, load_ground_truth
 from cigpose.evaluation.rescore import rescore_and_nms
-from cigpose.evaluation.results import build_results, write_results
+from cigpose.evaluation.results import build_results
 
 _STATES = ("image_ids", "instance_ids", "keypoints", "keypoint_scores", "bbox_scores", "areas")
 
@@ -31,7 +31,6 @@ class KeypointAPMetric(Metric):
             ``bbox``.
         keypoint_score_thr: keypoint scores ``>`` this enter the rescoring mean.
         nms_mode: ``oks_nms`` or ``none``; nms_thr: OKS above which a prediction is suppressed.
-        results_file: if given, every ``compute`` also writes the results JSON there.
 
     After ``compute``, ``last_results`` holds the scored results list (COCO results layout).
     """
@@ -49,7 +48,6 @@ class KeypointAPMetric(Metric):
         keypoint_score_thr: float = 0.2,
         nms_mode: str = "oks_nms",
         nms_thr: float = 0.9,
-        results_file: str | Path | None = None,
         **kwargs,
     ) -> None:
         super().__init__(**kwargs)
@@ -60,7 +58,6 @@ class KeypointAPMetric(Metric):
         self.keypoint_score_thr = keypoint_score_thr
         self.nms_mode = nms_mode
         self.nms_thr = nms_thr
-        self.results_file = None if results_file is None else Path(results_file)
         self.last_results: list[dict] = []
         self._ground_truth = None
         for name in _STATES:
@@ -135,8 +132,6 @@ class KeypointAPMetric(Metric):
                 selection.scores,
                 self.dataset,
             )
-        if self.results_file is not None:
-            write_results(self.last_results, self.results_file)
         if self._ground_truth is None:
             self._ground_truth = load_ground_truth(self.gt_file)
         return evaluate(self._ground_truth, self.last_results, self.dataset, sigmas=self.sigmas)

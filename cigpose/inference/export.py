@@ -15,6 +15,7 @@ import json
 from pathlib import Path
 from typing import Literal
 
+import onnx
 import torch
 from torch import nn
 
@@ -56,12 +57,10 @@ class ExportGraph(nn.Module):
 
 def export_onnx(net: CIGPose, output: str | Path, convention: Convention = "rgb", opset: int = 17) -> Path:
     """Write ``output`` (eval mode, dynamic batch) with its ``cigpose_meta`` metadata."""
-    import onnx
-
     output = Path(output)
     net = net.eval()
     graph = ExportGraph(net, convention).eval()
-    h, w = net.input_size
+    h, w = net.input_hw
     try:
         output.parent.mkdir(parents=True, exist_ok=True)
         torch.onnx.export(graph, (torch.zeros(1, 3, h, w),), str(output), opset_version=opset,

@@ -10,16 +10,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-import cv2
 import numpy as np
 import torch
 
-from cigpose.codec.simcc import decode_simcc
 from cigpose.data.metainfo import DatasetMeta, load_meta
-from cigpose.data.transforms import bbox_to_center_scale, crop_to_image, warp_matrix
-from cigpose.inference.loading import load_model
+from cigpose.models.build import load_model
 from cigpose.preprocess import Normalize
-from cigpose.training.module import predict_simcc
+from cigpose.topdown.decode import crop_wh, decode_to_image
+from cigpose.topdown.geometry import crop_boxes
 
 
 @dataclass
@@ -49,20 +47,6 @@ class Predictor:
         self.normalize = Normalize().to(self.device)
         self.flip = torch.as_tensor(self.meta.flip_indices, device=self.device) if flip_test else None
         self.batch_size = batch_size
-        h, w = self.net.input_size
-        self.input_wh = (w, h)
-
-    def crops(self, image: np.ndarray, boxes: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """``(N, h, w, 3)`` uint8 crops with their centers and scales ``(N, 2)``."""
-        aspect = self.input_wh[0] / self.input_wh[1]
-        out, centers, scales = [], [], []
-        for box in boxes:
-            center, scale = bbox_to_center_scale(box, aspect)
-            out.append(cv2.warpAffine(image, warp_matrix(center, scale, 0.0, self.input_wh), self.input_wh,
-                                      flags=cv2.INTER_LINEAR))
-            centers.append(center)
-            scales.append(scale)
-        return np.stack(out), np.stack(centers), np.stack(scales)
 
     @torch.no_grad()
     def predict(self, image: np.ndarray, boxes: np.ndarray | None = None) -> Prediction:
@@ -75,17 +59,16 @@ class Predictor:
         if len(boxes) == 0:
             empty = np.zeros((0, k))
             return Prediction(np.zeros((0, k, 2)), empty, empty, empty.astype(bool), boxes.reshape(0, 4))
-        crops, centers, scales = self.crops(image, boxes.reshape(-1, 4))
+        crops, centers, scales = crop_boxes(image, boxes.reshape(-1, 4), crop_wh(self.net))
         keypoints, scores, confounder, intervened = [], [], [], []
         for start in range(0, len(crops), self.batch_size):
             batch = torch.from_numpy(crops[start:start + self.batch_size]).permute(0, 3, 1, 2).to(self.device)
-            x, y, out = predict_simcc(self.net, self.normalize(batch), self.flip)
-            coords, conf = decode_simcc(x, y, self.net.split_ratio)
             c = torch.from_numpy(centers[start:start + self.batch_size]).to(self.device)
             s = torch.from_numpy(scales[start:start + self.batch_size]).to(self.device)
-            keypoints.append(crop_to_image(coords, c, s, self.input_wh).cpu())
+            image_kp, conf, out = decode_to_image(self.net, self.normalize(batch), c, s, self.flip)
+            keypoints.append(image_kp.cpu())
             scores.append(conf.cpu())
-            confounder.append(out.score.cpu())
-            intervened.append(out.selected.cpu())
+            confounder.append(out.confounder_score.cpu())
+            intervened.append(out.intervened.cpu())
         return Prediction(torch.cat(keypoints).numpy(), torch.cat(scores).numpy(), torch.cat(confounder).numpy(),
                           torch.cat(intervened).numpy(), boxes.reshape(-1, 4))

@@ -1,4 +1,5 @@
-"""The CIGPose network: CSPNeXt backbone + CIGPose head. RTMPose is the same with CIM/GNN off."""
+"""The CIGPose network: backbone (CSPNeXt or timm) + CIGPose head. RTMPose is the same with CIM/GNN
+off. Constructing one reads no checkpoint: initialising from one is :mod:`cigpose.models.build`'s."""
 
 from __future__ import annotations
 
@@ -9,8 +10,8 @@ import torch
 from torch import nn
 
 from cigpose.graphs import load_graph
+from cigpose.models.backbones import build_backbone
 from cigpose.models.cim import CIMConfig
-from cigpose.models.cspnext import CSPNeXt
 from cigpose.models.gnn import GNNConfig
 from cigpose.models.head import CIGPoseHead, PoseOutput
 
@@ -23,7 +24,7 @@ class CIGPose(nn.Module):
     """Top-down pose network on normalised RGB crops ``(B, 3, H, W)``.
 
     Args:
-        size: CSPNeXt size ``t s m l x``.
+        size: CSPNeXt size ``t s m l x`` (also a label when ``backbone`` is a timm model).
         num_keypoints: K (133 COCO-WholeBody, 17 COCO, 14 CrowdPose).
         input_size: (h, w), each divisible by 32.
         graph: name of the keypoint graph (``coco_wholebody``, ``coco``, ``crowdpose``).
@@ -32,8 +33,7 @@ class CIGPose(nn.Module):
         cim, gnn: ``CIMConfig`` / ``GNNConfig`` or mappings of their fields.
         classifier_bias: bias on the final SimCC classifiers.
         name: a label for reports (``cigpose-m``).
-        init_from: checkpoint to initialise from for fine-tuning (MMPose RTMPose/CIGPose or ours).
-        init_parts: which parts ``init_from`` loads: ``backbone`` and/or ``head.tokens``.
+        backbone: ``cspnext`` or ``timm/<model name>`` (see :mod:`cigpose.models.backbones`).
     """
 
     def __init__(
@@ -49,8 +49,7 @@ class CIGPose(nn.Module):
         gnn: GNNConfig | Mapping[str, Any] | None = None,
         classifier_bias: bool = True,
         name: str | None = None,
-        init_from: str | None = None,
-        init_parts: Sequence[str] = ("backbone",),
+        backbone: str = "cspnext",
     ):
         super().__init__()
         cim_cfg, gnn_cfg = _as(CIMConfig, cim), _as(GNNConfig, gnn)
@@ -67,16 +66,17 @@ class CIGPose(nn.Module):
             "gnn": dict(vars(gnn_cfg)),
             "classifier_bias": classifier_bias,
             "name": name,
+            "backbone": backbone,
         }
         self.name = name or f"cigpose-{size}"
-        self.input_size = (int(input_size[0]), int(input_size[1]))
+        self.input_hw = (int(input_size[0]), int(input_size[1]))
         self.split_ratio = float(split_ratio)
         self.num_keypoints = num_keypoints
-        self.backbone = CSPNeXt(size)
+        self.backbone = build_backbone(backbone, size)
         self.head = CIGPoseHead(
             self.backbone.out_channels,
             num_keypoints,
-            self.input_size,
+            self.input_hw,
             load_graph(graph),
             dim,
             attention_dim,
@@ -84,27 +84,10 @@ class CIGPose(nn.Module):
             cim_cfg,
             gnn_cfg,
             classifier_bias,
+            self.backbone.stride,
         )
-
-        self.init_report = None
-        if init_from:
-            from cigpose.training.weights import init_from_checkpoint
-
-            self.init_report = init_from_checkpoint(self, init_from, tuple(init_parts))
 
     def forward(self, images: torch.Tensor, observational: bool = False) -> PoseOutput:
         """``(B, 3, H, W)`` → ``PoseOutput``; ``observational`` adds the no-intervention path."""
         return self.head(self.backbone(images), observational=observational)
 
-
-class SimCCExport(nn.Module):
-    """Tuple-returning view of a model for tracing / ONNX: ``images → (simcc_x, simcc_y)``."""
-
-    def __init__(self, model: CIGPose):
-        super().__init__()
-        self.model = model
-        self.train(model.training)  # a fresh wrapper would be in train mode; exporters restore it
-
-    def forward(self, images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        out = self.model(images)
-        return out.simcc_x, out.simcc_y

@@ -113,16 +113,16 @@ class CausalInterventionModule(nn.Module):
             return select_threshold(score, self.config.threshold)
         return select_topk(score, self.config.k_train if self.training else self.config.k_eval)
 
-    def intervene(self, embeddings: torch.Tensor, selected: torch.Tensor) -> torch.Tensor:
-        """do(F_k := C_k) on the selected rows; only those canonical rows receive gradient."""
-        return torch.where(selected.unsqueeze(-1), self.canonical.weight.unsqueeze(0), embeddings)
+    def intervene(self, embeddings: torch.Tensor, intervened: torch.Tensor) -> torch.Tensor:
+        """do(F_k := C_k) on the intervened rows; only those canonical rows receive gradient."""
+        return torch.where(intervened.unsqueeze(-1), self.canonical.weight.unsqueeze(0), embeddings)
 
     def forward(
         self, embeddings: torch.Tensor
     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
-        """``(B, K, D)`` → (intervened embeddings, selected ``(B, K)``, score ``(B, K)``, scorer
-        logits as a pair)."""
+        """``(B, K, D)`` → (counterfactual embeddings ``(B, K, D)``, intervened ``(B, K)`` bool,
+        confounder score ``(B, K)``, scorer logits as a pair)."""
         logits = self.score(embeddings)
         score = confounder_score(*logits)
-        selected = self.select(score)
-        return self.intervene(embeddings, selected), selected, score, logits
+        intervened = self.select(score)
+        return self.intervene(embeddings, intervened), intervened, score, logits

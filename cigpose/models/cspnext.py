@@ -142,6 +142,7 @@ class CSPNeXt(nn.Module):
             layers.append(CSPLayer(width(cout), width(cout), depth, add_identity))
             self.add_module(f"stage{index}", nn.Sequential(*layers))
         self.out_channels = width(P5_STAGES[-1][1])
+        self.stride = 32
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = self.stem(x)

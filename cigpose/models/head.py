@@ -25,14 +25,15 @@ class PoseOutput:
             path when the CIM is on (the model's output in train and eval).
         obs_x, obs_y: observational path (no intervention, no gradient); None unless requested.
         scorer_x, scorer_y: the CIM scorer logits; None without CIM.
-        selected: ``(B, K)`` bool, intervened keypoints (all False without CIM).
-        score: ``(B, K)`` confounder score (zeros without CIM).
+        intervened: ``(B, K)`` bool, the keypoints the CIM intervened on (all False without CIM).
+        confounder_score: ``(B, K)`` the CIM's confounder score, 1 − mean SimCC peak (zeros
+            without CIM). Not a keypoint confidence: those come from decoding ``simcc_x/y``.
     """
 
     simcc_x: torch.Tensor
     simcc_y: torch.Tensor
-    selected: torch.Tensor
-    score: torch.Tensor
+    intervened: torch.Tensor
+    confounder_score: torch.Tensor
     obs_x: torch.Tensor | None = None
     obs_y: torch.Tensor | None = None
     scorer_x: torch.Tensor | None = None
@@ -70,19 +71,20 @@ class CIGPoseHead(nn.Module):
     """Args:
     in_channels: backbone channels C.
     num_keypoints: K.
-    input_size: network input (h, w).
+    input_hw: network input (h, w).
     graph: skeleton and semantic groups of the keypoint layout.
     dim, attention_dim: GAU token width D and shared q/k width s.
     split_ratio: SimCC bins per pixel r.
     cim, gnn: module configs; switched off = RTMPose.
     classifier_bias: bias on the final classifiers (CIGPose True, RTMPose False).
+    stride: the backbone's output stride (CSPNeXt 32).
     """
 
     def __init__(
         self,
         in_channels: int,
         num_keypoints: int,
-        input_size: tuple[int, int],
+        input_hw: tuple[int, int],
         graph: KeypointGraph,
         dim: int = 256,
         attention_dim: int = 128,
@@ -90,11 +92,12 @@ class CIGPoseHead(nn.Module):
         cim: CIMConfig | None = None,
         gnn: GNNConfig | None = None,
         classifier_bias: bool = True,
+        stride: int = 32,
     ):
         super().__init__()
-        h, w = input_size
-        if h % 32 or w % 32:
-            raise ValueError(f"input_size {h}x{w} must be divisible by 32 (the backbone stride)")
+        h, w = input_hw
+        if h % stride or w % stride:
+            raise ValueError(f"input size {h}x{w} must be divisible by {stride} (the backbone stride)")
         if graph.num_keypoints != num_keypoints:
             raise ValueError(
                 f"graph {graph.name!r} has {graph.num_keypoints} keypoints, "
@@ -104,7 +107,7 @@ class CIGPoseHead(nn.Module):
         gnn = gnn or GNNConfig()
         bins = (int(w * split_ratio), int(h * split_ratio))
         self.tokens = KeypointTokens(
-            in_channels, num_keypoints, (h // 32, w // 32), dim, attention_dim
+            in_channels, num_keypoints, (h // stride, w // stride), dim, attention_dim
         )
         self.cim = CausalInterventionModule(dim, num_keypoints, bins, cim) if cim.enabled else None
         self.gnn = HierarchicalGNN(dim, graph, gnn) if gnn.enabled else None
@@ -124,9 +127,9 @@ class CIGPoseHead(nn.Module):
             simcc_x, simcc_y = self.predict(embeddings)
             none = torch.zeros(b, k, dtype=torch.bool, device=embeddings.device)
             return PoseOutput(simcc_x, simcc_y, none, none.float())
-        intervened, selected, score, (scorer_x, scorer_y) = self.cim(embeddings)
-        simcc_x, simcc_y = self.predict(intervened)  # counterfactual path P_cf
-        out = PoseOutput(simcc_x, simcc_y, selected, score, scorer_x=scorer_x, scorer_y=scorer_y)
+        counterfactual, intervened, score, (scorer_x, scorer_y) = self.cim(embeddings)
+        simcc_x, simcc_y = self.predict(counterfactual)  # counterfactual path P_cf
+        out = PoseOutput(simcc_x, simcc_y, intervened, score, scorer_x=scorer_x, scorer_y=scorer_y)
         if observational:  # P_obs, after P_cf and in the same mode (BN statistics as the reference)
             with torch.no_grad():
                 out.obs_x, out.obs_y = self.predict(embeddings)

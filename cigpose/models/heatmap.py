@@ -11,7 +11,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from cigpose.models.cspnext import CSPNeXt
+from cigpose.models.backbones import build_backbone
 from cigpose.models.heatmap_head import HeatmapHead
 
 
@@ -24,6 +24,7 @@ class HeatmapPose(nn.Module):
         input_size: (h, w), each divisible by 32.
         deconv_channels: the head's deconvolution widths (MMPose: 256, 256, 256).
         name: a label for reports.
+        backbone: ``cspnext`` or ``timm/<model name>``.
     """
 
     def __init__(
@@ -33,6 +34,7 @@ class HeatmapPose(nn.Module):
         input_size: Sequence[int] = (256, 192),
         deconv_channels: Sequence[int] = (256, 256, 256),
         name: str | None = None,
+        backbone: str = "cspnext",
     ):
         super().__init__()
         self.config: dict[str, Any] = {
@@ -42,14 +44,15 @@ class HeatmapPose(nn.Module):
             "input_size": [int(v) for v in input_size],
             "deconv_channels": [int(c) for c in deconv_channels],
             "name": name,
+            "backbone": backbone,
         }
         self.name = name or f"cspnext-{size}-heatmap"
-        self.input_size = (int(input_size[0]), int(input_size[1]))
+        self.input_hw = (int(input_size[0]), int(input_size[1]))
         self.num_keypoints = int(num_keypoints)
-        self.backbone = CSPNeXt(size)
+        self.backbone = build_backbone(backbone, size)
         self.head = HeatmapHead(self.backbone.out_channels, self.num_keypoints, tuple(deconv_channels))
-        self.stride = 32 // self.head.stride_gain
-        self.heatmap_size = (self.input_size[1] // self.stride, self.input_size[0] // self.stride)  # (w, h)
+        self.stride = self.backbone.stride // self.head.stride_gain
+        self.heatmap_size = (self.input_hw[1] // self.stride, self.input_hw[0] // self.stride)  # (w, h)
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
         return self.head(self.backbone(images))

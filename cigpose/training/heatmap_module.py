@@ -10,17 +10,12 @@ from typing import Any
 
 import torch
 
-from cigpose.codec.udp_heatmap import UDPHeatmapCodec, flip_heatmaps
+from cigpose.codec.udp_heatmap import UDPHeatmapCodec
 from cigpose.losses import HeatmapLoss
 from cigpose.models.heatmap import HeatmapPose
+from cigpose.topdown.decode import crop_wh, decode_heatmap_crops
 from cigpose.training.metrics import heatmap_pck_accuracy
 from cigpose.training.module import PoseLitModule
-
-
-def network(channels_last: bool = False, compile: bool = False, **config: Any) -> HeatmapPose:
-    """The heatmap model config's ``_target_``: ``HeatmapPose(**config)``; the speed options are
-    applied by the module (see ``cigpose.training.module.network``)."""
-    return HeatmapPose(**config)
 
 
 class HeatmapLitModule(PoseLitModule):
@@ -32,8 +27,7 @@ class HeatmapLitModule(PoseLitModule):
 
     def __init__(self, net: HeatmapPose, loss: HeatmapLoss | None = None, blur_kernel: int = 11, **kwargs: Any):
         super().__init__(net, loss=loss or HeatmapLoss(), **kwargs)
-        h, w = net.input_size
-        self.decoder = UDPHeatmapCodec((w, h), net.heatmap_size, blur_kernel=blur_kernel)
+        self.decoder = UDPHeatmapCodec(crop_wh(net), net.heatmap_size, blur_kernel=blur_kernel)
 
     def compute_losses(
         self, images: torch.Tensor, batch: dict[str, torch.Tensor]
@@ -48,8 +42,4 @@ class HeatmapLitModule(PoseLitModule):
     def predict_crops(
         self, images: torch.Tensor, flip_indices: torch.Tensor | None
     ) -> tuple[torch.Tensor, torch.Tensor]:
-        net = self.evaluation_net()
-        heatmaps = net(images).float()
-        if flip_indices is not None:
-            heatmaps = (heatmaps + flip_heatmaps(net(images.flip(-1)).float(), flip_indices)) / 2
-        return self.decoder.decode(heatmaps)
+        return decode_heatmap_crops(self.evaluation_net(), images, self.decoder, flip_indices)

@@ -13,15 +13,16 @@ from typing import Any
 
 import lightning as L
 import torch
+from lightning.pytorch.loggers import WandbLogger
 from omegaconf import DictConfig, OmegaConf
 from torch import nn
 
-from cigpose.codec.simcc import decode_simcc, flip_simcc
-from cigpose.data.transforms import crop_to_image
 from cigpose.evaluation.metric import KeypointAPMetric
 from cigpose.losses import CIGPoseLoss
 from cigpose.models import CIGPose
 from cigpose.preprocess import Normalize
+from cigpose.topdown.decode import crop_wh, decode_crops
+from cigpose.topdown.geometry import crop_to_image
 from cigpose.training.ema import ExpMomentumEMA
 from cigpose.training.metrics import InterventionShare, simcc_pck_accuracy
 from cigpose.training.optim import (
@@ -32,28 +33,6 @@ from cigpose.training.optim import (
 )
 
 log = logging.getLogger("cigpose.training")
-
-
-def predict_simcc(net: nn.Module, images: torch.Tensor, flip_indices: torch.Tensor | None) -> tuple:
-    """SimCC logits, averaged with the mirrored image's when ``flip_indices`` is given (SPEC §1:
-    the whole network, CIM included, runs on both)."""
-    out = net(images)
-    if flip_indices is None:
-        return out.simcc_x, out.simcc_y, out
-    mirrored = net(images.flip(-1))
-    fx, fy = flip_simcc(mirrored.simcc_x, mirrored.simcc_y, flip_indices)
-    return (out.simcc_x + fx) / 2, (out.simcc_y + fy) / 2, out
-
-
-def network(channels_last: bool = False, compile: bool = False, **config: Any) -> CIGPose:
-    """The model config's ``_target_``: ``CIGPose(**config)``.
-
-    ``channels_last`` and ``compile`` live in the model group (``model.channels_last=true
-    model.compile=true``) but are how to run the network, not what it is: ``cigpose-train`` hands
-    them to :class:`PoseLitModule`, which applies them. Here they are dropped, so the network
-    class, its ``config`` and its checkpoints never see them.
-    """
-    return CIGPose(**config)
 
 
 def _cfg(value: Any) -> dict:
@@ -101,6 +80,7 @@ class PoseLitModule(L.LightningModule):
             net = net.to(memory_format=torch.channels_last)
         self.net = net
         self.compile_net = compile
+        self.net_compiled = False  # compiled once, however many times Lightning calls configure_model
         self.loss = loss or CIGPoseLoss()
         self.optim_cfg = {
             "lr": 2e-3,
@@ -130,7 +110,7 @@ class PoseLitModule(L.LightningModule):
         self.last_results: dict[str, list[dict]] = {}  # split → COCO results of its last evaluation
         self.evaluated: dict[str, dict[str, Any]] = {}  # split → epochs / step of the weights scored
         # one crop: Lightning's model summary runs it (in eval mode) to count FLOPs
-        self.example_input_array = torch.zeros(1, 3, *net.input_size, dtype=torch.uint8)
+        self.example_input_array = torch.zeros(1, 3, *net.input_hw, dtype=torch.uint8)
 
     def train(self, mode: bool = True) -> PoseLitModule:
         """Lightning's ``train()``, with the frozen parts' batch norms kept in eval mode."""
@@ -146,8 +126,9 @@ class PoseLitModule(L.LightningModule):
     # ----------------------------------------------------------------- setup
     def configure_model(self) -> None:
         """``compile``: compile the training network once, in every process, after the EMA copy."""
-        if self.compile_net and getattr(self.net, "_compiled_call_impl", None) is None:
+        if self.compile_net and not self.net_compiled:
             self.net.compile()
+            self.net_compiled = True
 
     def setup(self, stage: str) -> None:
         dm = self.trainer.datamodule
@@ -211,7 +192,7 @@ class PoseLitModule(L.LightningModule):
             batch["target_y"],
             batch["keypoint_weights"],
         )
-        return losses, acc, out.selected if self.net.head.cim is not None else None
+        return losses, acc, out.intervened if self.net.head.cim is not None else None
 
     def _loss_is_finite(self, loss: torch.Tensor) -> bool:
         """All ranks agree; after ``max_nonfinite_steps`` faults in a row the run stops (the last
@@ -248,8 +229,7 @@ class PoseLitModule(L.LightningModule):
         images = self.normalize(batch["image"])
         flip = getattr(self, "flip_indices", None) if self.eval_cfg["flip_test"] else None
         coords, scores = self.predict_crops(images, flip)
-        h, w = self.net.input_size
-        keypoints = crop_to_image(coords, batch["center"], batch["scale"], (w, h))
+        keypoints = crop_to_image(coords, batch["center"], batch["scale"], crop_wh(self.net))
         valid = batch["valid"]
         if not bool(valid.all()):  # unreadable images: reported, left out of the metric
             self.unreadable_eval_images += int((~valid).sum())
@@ -272,9 +252,8 @@ class PoseLitModule(L.LightningModule):
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """Normalised crops ``(B, 3, H, W)`` → crop-pixel keypoints ``(B, K, 2)`` and scores
         ``(B, K)`` with the evaluation weights (flip test when ``flip_indices`` is given)."""
-        simcc_x, simcc_y, _ = predict_simcc(self.evaluation_net(), images, flip_indices)
-        # fp32 decode: under bf16 autocast the bin index / r would round (bf16 holds 8 bits)
-        return decode_simcc(simcc_x.float(), simcc_y.float(), self.net.split_ratio)
+        coords, scores, _ = decode_crops(self.evaluation_net(), images, flip_indices)
+        return coords, scores
 
     def validation_step(
         self, batch: dict[str, torch.Tensor], batch_idx: int
@@ -287,7 +266,7 @@ class PoseLitModule(L.LightningModule):
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         checkpoint["model"] = self.net.config  # the architecture travels with the weights
         for logger in self.loggers:  # resume the same W&B run after a requeue
-            if type(logger).__name__ == "WandbLogger":
+            if isinstance(logger, WandbLogger):
                 checkpoint["wandb_run_id"] = logger.version
 
     def _finish_evaluation(self, split: str) -> None:

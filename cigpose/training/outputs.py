@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
-import contextlib
 import json
 import logging
 import os
 from pathlib import Path
 from typing import Any
 
+from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig, OmegaConf
 
+from cigpose.checkpoint import write_json_atomic
 from cigpose.evaluation.results import write_results as write_results_file
 
 log = logging.getLogger("cigpose.training")
@@ -41,24 +42,8 @@ def resolve_ckpt_path(ckpt_path: str | None, output_dir: Path) -> str | None:
     return ckpt_path
 
 
-def write_json_atomic(obj: Any, path: Path) -> Path:
-    """Write JSON through a temporary file + rename; errors name the path."""
-    tmp = path.with_name(f".{path.name}.tmp")
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp.write_text(json.dumps(obj, indent=2, sort_keys=True))
-        os.replace(tmp, path)
-    except OSError as err:
-        with contextlib.suppress(OSError):
-            tmp.unlink(missing_ok=True)  # no half-written leftover
-        raise OSError(f"cannot write {path}: {err.strerror or err}") from err
-    return path
-
-
 def task_overrides(cfg: DictConfig) -> list[str]:
     """The command-line overrides of this run (job): Hydra keeps them outside the task's config."""
-    from hydra.core.hydra_config import HydraConfig
-
     if HydraConfig.initialized():
         return list(HydraConfig.get().overrides.task)
     return list(OmegaConf.select(cfg, "hydra.overrides.task", default=[]) or [])
@@ -94,9 +79,12 @@ def write_results(module: Any, output_dir: Path) -> list[Path]:
     return written
 
 
-def finished_metrics(output_dir: Path) -> dict[str, float] | None:
+def finished_metrics(output_dir: Path, overrides: list[str] | None = None) -> dict[str, float] | None:
     """The logged metrics of a job that already finished in ``output_dir`` (its ``metrics.json``
-    says ``finished``; files from before the status field count as finished), else None."""
+    says ``finished``; files from before the status field count as finished), else None.
+
+    With ``overrides`` (this job's), a finished job of *other* overrides in the folder is an error
+    (a sweep rerun into a sweep folder of a different search: its jobs are numbered alike)."""
     path = output_dir / "metrics.json"
     if not path.is_file():
         return None
@@ -106,4 +94,10 @@ def finished_metrics(output_dir: Path) -> dict[str, float] | None:
         return None  # unreadable: run the job again
     if payload.get("status", "finished") != "finished":
         return None
+    stored = payload.get("overrides")
+    if overrides is not None and stored is not None and sorted(stored) != sorted(overrides):
+        raise ValueError(
+            f"{output_dir} holds a finished job of other overrides ({', '.join(stored)}), not this job's "
+            f"({', '.join(overrides)}): the sweep folder belongs to another sweep; give this one its own "
+            "hydra.sweep.dir (or resume_sweep=false to retrain every job in place)")
     return {k: float(v) for k, v in payload.get("logged", {}).items()}

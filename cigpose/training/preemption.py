@@ -77,7 +77,6 @@ class PreemptionCheckpoint(L.Callback):
         path = folder / "last.ckpt"
         trainer.save_checkpoint(path)
         self.saved = True
-        trainer.preempted = True  # type: ignore[attr-defined]
         name = signal.Signals(self.received).name if self.received is not None else "a signal on another rank"
         log.warning("received %s: saved %s at epoch %d, global step %d; stopping", name, path,
                     trainer.current_epoch, trainer.global_step)

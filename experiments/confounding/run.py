@@ -35,7 +35,7 @@ import numpy as np
 
 from cigpose.analysis import intervention_frequency, score_by_visibility, separation_auc
 from cigpose.evaluation.paired import SplitScores, drop_difference, interval, paired_difference, resampled_drops
-from cigpose.sweep_table import collect as collect_jobs
+from cigpose.training.sweep_results import collect as collect_jobs
 
 VARIANTS = {  # experiment suffix → label (conf/experiment/confounding_*.yaml)
     "rtmpose": "RTMPose (baseline)",
@@ -161,8 +161,8 @@ def paired_statistics(scores: dict[str, list[tuple[SplitScores, SplitScores]]], 
 def analyse_interventions(runs: Path, table: dict[str, dict], data_dir: Path, out: Path) -> dict:
     """Per CIM variant (seeds pooled): intervention frequency per body part (Table 7), and the
     confounder scores of occluded vs visible ``val`` keypoints with their separation (Fig. 3)."""
-    from cigpose.analyze import collect as collect_predictions
-    from cigpose.analyze import plot_violins
+    from cigpose.analysis.run import collect as collect_predictions
+    from cigpose.analysis.run import plot_violins
 
     frequency: dict[str, dict[str, float]] = {}
     separation: dict[str, dict] = {}
@@ -177,9 +177,9 @@ def analyse_interventions(runs: Path, table: dict[str, dict], data_dir: Path, ou
             kept = [o for o in overrides if not o.startswith("paths.data_dir=")]
             data = collect_predictions(str(ckpt), [*kept, f"paths.data_dir={data_dir.resolve()}"])
             valid = data["valid"].astype(bool)
-            selected.append(data["selected"][valid])
+            selected.append(data["intervened"][valid])
             parts = data["coarse_parts"]
-            for name, values in score_by_visibility(data["score"][valid], data["visibility"][valid]).items():
+            for name, values in score_by_visibility(data["confounder_score"][valid], data["visibility"][valid]).items():
                 scores[name].append(values)
         if not selected or parts is None:
             continue

@@ -1,22 +1,22 @@
-"""``cigpose-convert``: MMPose-layout RTMPose / CIGPose checkpoints → cigpose checkpoints.
+"""MMPose ↔ cigpose weight names: RTMPose / CIGPose checkpoints in MMPose's layout converted to ours.
 
 The key mapping is an explicit table (timm's ``checkpoint_filter_fn`` idea). The backbone keeps
 MMDetection's names; head names are ours. The reference CIGPose head's three unused modules
-(``head.mlp``, ``head.cls_x``, ``head.cls_y``) are dropped and reported as such.
+(``head.mlp``, ``head.cls_x``, ``head.cls_y``) are dropped and reported as such. The command is
+``cigpose-convert`` (:mod:`cigpose.cli.convert`).
 """
 
 from __future__ import annotations
 
-import argparse
 import json
 import re
-import sys
 from pathlib import Path
 from typing import Any
 
 import torch
 
 from cigpose.checkpoint import CheckpointError, safe_load, save_atomic
+from cigpose.models.cigpose import CIGPose
 from cigpose.models.cspnext import SIZES
 
 # (MMPose pattern, our replacement) — applied in order, first match wins.
@@ -155,7 +155,7 @@ def infer_model_config(state: dict[str, torch.Tensor], split_ratio: float = 2.0)
     }
 
 
-def convert(
+def convert_checkpoint(
     source: str | Path,
     destination: str | Path | None = None,
     split_ratio: float = 2.0,
@@ -166,8 +166,6 @@ def convert(
     Returns a report ``{"model", "loaded", "dropped", "unexpected", "missing"}``; with ``strict``
     any missing or unexpected key raises ``CheckpointError`` (nothing is written).
     """
-    from cigpose.models import CIGPose
-
     state, dropped, unknown = rename_keys(mmpose_state_dict(safe_load(source)))
     config = infer_model_config(state, split_ratio)
     net = CIGPose(**config)
@@ -201,37 +199,3 @@ def convert(
             destination,
         )
     return report
-
-
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="cigpose-convert", description=__doc__.splitlines()[0])
-    parser.add_argument("source", help="MMPose checkpoint (.pth) of RTMPose or CIGPose")
-    parser.add_argument("destination", help="cigpose checkpoint to write")
-    parser.add_argument("--split-ratio", type=float, default=2.0, help="SimCC split ratio (2)")
-    parser.add_argument(
-        "--allow-partial",
-        action="store_true",
-        help="write even with missing/unexpected keys (they are still reported)",
-    )
-    args = parser.parse_args(argv)
-    try:
-        report = convert(
-            args.source, args.destination, args.split_ratio, strict=not args.allow_partial
-        )
-    except CheckpointError as err:
-        print(f"cigpose-convert: {err}", file=sys.stderr)
-        return 2
-    print(
-        json.dumps(
-            {
-                **report,
-                "dropped": len(report["dropped"]),
-                "destination": str(Path(args.destination)),
-            }
-        )
-    )
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -1,20 +1,21 @@
-"""``cigpose-score``: score a keypoint results file against COCO-format ground truth.
+"""``cigpose-score --gt GT.json --results RESULTS.json --dataset NAME``: score a keypoint results
+file against COCO-format ground truth.
 
 Prints one JSON object mapping metric names (see ``coco_eval.metric_names``) to values.
 """
 
 from __future__ import annotations
 
-import argparse
 import contextlib
 import json
 import sys
 
+from cigpose.cli.args import ArgumentParser
 from cigpose.evaluation.coco_eval import BACKEND_ENV, BACKENDS, DATASETS, evaluate
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+def build_parser() -> ArgumentParser:
+    parser = ArgumentParser(
         prog="cigpose-score",
         description="OKS keypoint AP/AR of a COCO-style results file (the official toolkit's "
         "numbers).",

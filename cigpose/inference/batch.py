@@ -1,30 +1,25 @@
-"""``cigpose-predict ckpt=PATH input=IMG|DIR|VIDEO [boxes=DETS.json] [output=DIR] [device=cpu]
-[box_score_thr=0.3] [flip_test=true] [save_confounder=false]``
-
-Writes ``results.json`` (COCO results; COCO-WholeBody layout for 133 keypoints), one overlay per
-image (``<name>.png``, skeleton coloured by part, keypoints drawn more opaque with confidence) or
-``<name>_pose.mp4`` for a video, and with ``save_confounder=true`` ``confounder.json`` (per person:
-the CIM's confounder score per keypoint and the intervened keypoints). Without ``boxes`` the whole
-image (every video frame) is one person box; with a COCO detection results file, images are
-matched by id (the number in the file name, as in COCO).
-"""
+"""Prediction over files: an image, a folder of images or a video → ``results.json`` (COCO
+results; COCO-WholeBody layout for 133 keypoints), one overlay per image (``<name>.png``,
+skeleton coloured by part, keypoints more opaque with confidence) or ``<name>_pose.mp4`` for a
+video, and optionally ``confounder.json`` (per person: the CIM's confounder score per keypoint and
+the intervened keypoints). Without boxes the whole image (every video frame) is one person box;
+with a COCO detection results file, images are matched by id (the number in the file name, as in
+COCO). The command is ``cigpose-predict``."""
 
 from __future__ import annotations
 
 import json
 import re
-import sys
 from collections import defaultdict
 from pathlib import Path
 
 import cv2
 import numpy as np
 
+from cigpose.checkpoint import write_json_atomic
 from cigpose.data.dataset import read_image
 from cigpose.evaluation.results import build_results, write_results
-from cigpose.export import parse_overrides
 from cigpose.inference.predictor import Prediction, Predictor
-from cigpose.training.outputs import write_json_atomic
 from cigpose.visualize import draw_pose, keypoint_colours
 
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".webp"}
@@ -80,15 +75,15 @@ class Writer:
         return files
 
 
-def run(opts: dict) -> dict:
-    predictor = Predictor(str(opts["ckpt"]), device=str(opts["device"]),
-                          flip_test=str(opts["flip_test"]).lower() == "true")
-    source, output = Path(str(opts["input"])), Path(str(opts["output"]))
+def predict_files(predictor: Predictor, source: Path, output: Path, boxes_file: str | None = None,
+                  box_score_thr: float = 0.3, save_confounder: bool = False) -> dict:
+    """Predict ``source`` (image, folder or video) into ``output``; returns the files written and
+    the image / frame count."""
     if not source.exists():
-        raise FileNotFoundError(f"input={source}: no such file or folder")
+        raise FileNotFoundError(f"input {source}: no such file or folder")
     output.mkdir(parents=True, exist_ok=True)
-    boxes = load_boxes(opts["boxes"] or None, float(opts["box_score_thr"]))
-    writer = Writer(predictor, output, str(opts["save_confounder"]).lower() == "true")
+    boxes = load_boxes(boxes_file, box_score_thr)
+    writer = Writer(predictor, output, save_confounder)
     if source.suffix.lower() in VIDEO_SUFFIXES:
         frames = predict_video(predictor, source, output, writer)
         return {**writer.finish(), "frames": frames}
@@ -107,7 +102,7 @@ def run(opts: dict) -> dict:
 def predict_video(predictor: Predictor, source: Path, output: Path, writer: Writer) -> int:
     capture = cv2.VideoCapture(str(source))
     if not capture.isOpened():
-        raise OSError(f"input={source}: cannot open the video")
+        raise OSError(f"input {source}: cannot open the video")
     fps = capture.get(cv2.CAP_PROP_FPS) or 25.0
     video = None
     frame_index = 0
@@ -128,19 +123,3 @@ def predict_video(predictor: Predictor, source: Path, output: Path, writer: Writ
     if video is not None:
         video.release()
     return frame_index
-
-
-def main(argv: list[str] | None = None) -> int:
-    args = sys.argv[1:] if argv is None else argv
-    if any(a in ("-h", "--help") for a in args):
-        print(__doc__)
-        return 0
-    opts = parse_overrides(args, {"ckpt": None, "input": None, "boxes": "", "output": "predictions",
-                                  "device": "cpu", "box_score_thr": "0.3", "flip_test": "true",
-                                  "save_confounder": "false"})
-    print(json.dumps(run(opts)))
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

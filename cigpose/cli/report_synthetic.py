@@ -1,4 +1,4 @@
-"""``python -m cigpose.report_synthetic RUN [--gt VAL.json]``: what `make train` prints at the end.
+"""``cigpose-report-synthetic [RUN] [--gt VAL.json]``: what `make train` prints at the end.
 
 * Which weights were scored (checkpoint, epoch, step) on ``val`` and ``val_ood``.
 * AP / AR per part on ``val`` (the training distribution) next to ``val_ood`` (the spurious context
@@ -11,12 +11,13 @@
 
 from __future__ import annotations
 
-import argparse
 import json
 import sys
 from pathlib import Path
 
 import numpy as np
+
+from cigpose.cli.args import ArgumentParser, command_doc
 
 PARTS = ("whole_body", "body", "foot", "face", "hand", "lefthand", "righthand")
 BODY = 17
@@ -90,7 +91,7 @@ def pose_following(truth: np.ndarray, pred: np.ndarray, labelled: np.ndarray) ->
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m cigpose.report_synthetic", description=__doc__.split("\n")[0])
+    parser = ArgumentParser(prog="cigpose-report-synthetic", description=command_doc(__doc__))
     parser.add_argument("run", nargs="?", default="logs/synthetic_default", help="the run folder")
     parser.add_argument("--gt", default="data/synthetic/annotations/val.json", help="val annotations")
     args = parser.parse_args(argv)

@@ -7,6 +7,7 @@ import argparse
 import logging
 import sys
 
+from cigpose.cli.args import ArgumentParser
 from cigpose.synth.generate import SynthConfig, generate_dataset
 
 _DEFAULTS = SynthConfig()
@@ -19,8 +20,8 @@ def _unit(text: str) -> float:
     return value
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+def build_parser() -> ArgumentParser:
+    parser = ArgumentParser(
         prog="cigpose-synth",
         description="Draw synthetic people with all 133 COCO-WholeBody keypoints and controllable "
         "confounders; write train / val / val_ood images, annotations and detections.",

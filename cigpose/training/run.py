@@ -1,5 +1,6 @@
-"""``cigpose-train``: compose config → instantiate data, model, callbacks, loggers, trainer →
-fit → test → ``metrics.json``. Returns the optimised metric for sweepers.
+"""A run from a composed config: instantiate data, model, callbacks, loggers, trainer → fit →
+test → ``metrics.json`` (:func:`train`, the body of ``cigpose-train``), or a checkpoint's test
+alone (:func:`evaluate`, ``cigpose-eval``).
 
 A pre-empted fit (SIGTERM / SIGUSR1 / SIGUSR2, see ``training/preemption.py``) saved
 ``last.ckpt`` mid-epoch: the test is skipped, the files of what ran are written, and the exit is
@@ -15,12 +16,18 @@ import hydra
 import lightning as L
 from omegaconf import DictConfig
 
-from cigpose.config import hydra_entry, in_multirun
-from cigpose.training.ddp_sweep import job_ranks
+from cigpose.config import in_multirun
+from cigpose.models.build import build_model
+from cigpose.models.weights import load_network
 from cigpose.training.loggers import finish_wandb, log_run_config
-from cigpose.training.noise import quiet_known_noise
-from cigpose.training.outputs import finished_metrics, resolve_ckpt_path, write_metrics, write_results
-from cigpose.training.preemption import Preempted
+from cigpose.training.outputs import (
+    finished_metrics,
+    resolve_ckpt_path,
+    task_overrides,
+    write_metrics,
+    write_results,
+)
+from cigpose.training.preemption import Preempted, PreemptionCheckpoint
 from cigpose.training.validate import validate_config
 
 log = logging.getLogger("cigpose.training")
@@ -33,13 +40,18 @@ def instantiate_list(cfg: DictConfig | None) -> list[Any]:
     return [hydra.utils.instantiate(c) for c in cfg.values() if c is not None and "_target_" in c]
 
 
-def build(cfg: DictConfig) -> tuple[L.LightningDataModule, L.LightningModule, L.Trainer]:
-    """Everything a run needs, from config alone."""
+def build(cfg: DictConfig, checkpoint: str | None = None
+          ) -> tuple[L.LightningDataModule, L.LightningModule, L.Trainer]:
+    """Everything a run needs, from config alone; with ``checkpoint`` the network holds its
+    (EMA) weights and the module keeps no EMA copy (evaluation)."""
     validate_config(cfg)
     datamodule = hydra.utils.instantiate(cfg.data, _recursive_=False)
-    net = hydra.utils.instantiate(cfg.model, _convert_="all")  # the speed options are not the net's
-    speed = {key: bool(cfg.model.get(key, False)) for key in ("channels_last", "compile")}
-    module = hydra.utils.instantiate(cfg.module, net=net, **speed, _convert_="all")
+    net = build_model(cfg.model)
+    extra = {}
+    if checkpoint is not None:
+        load_network(net, checkpoint, prefer_ema=True)
+        extra["ema"] = {"enabled": False}
+    module = hydra.utils.instantiate(cfg.module, net=net, **extra, _convert_="all")
     trainer = hydra.utils.instantiate(
         cfg.trainer,
         callbacks=instantiate_list(cfg.get("callbacks")),
@@ -57,7 +69,7 @@ def train(cfg: DictConfig) -> dict[str, float]:
     continues from its own ``last.ckpt``: rerunning a sweep's command with the same
     ``hydra.sweep.dir`` completes it."""
     resume = in_multirun() and cfg.get("resume_sweep", True)
-    if resume and (done := finished_metrics(Path(cfg.paths.output_dir))) is not None:
+    if resume and (done := finished_metrics(Path(cfg.paths.output_dir), task_overrides(cfg))) is not None:
         log.info("%s: finished before (metrics.json); not run again", cfg.paths.output_dir)
         return done
     try:
@@ -75,7 +87,7 @@ def _train(cfg: DictConfig) -> dict[str, float]:
     datamodule, module, trainer = build(cfg)
     log_run_config(trainer.loggers, cfg)
     output_dir = Path(cfg.paths.output_dir)
-    resume_from = None
+    resume_from, stopped = None, False
     if cfg.get("train", True):
         ckpt_path = cfg.get("ckpt_path") or ("last" if in_multirun() and cfg.get("resume_sweep", True) else None)
         resume_from = resolve_ckpt_path(ckpt_path, output_dir)
@@ -84,8 +96,9 @@ def _train(cfg: DictConfig) -> dict[str, float]:
         try:
             trainer.fit(module, datamodule=datamodule, ckpt_path=resume_from)
         except Preempted:  # last.ckpt is on disk; stop cleanly
-            trainer.preempted = True  # type: ignore[attr-defined]
-    preempted = bool(getattr(trainer, "preempted", False))
+            stopped = True
+    # the callback's own state (public: trainer.callbacks), also where the exception did not reach us
+    preempted = stopped or any(isinstance(c, PreemptionCheckpoint) and c.saved for c in trainer.callbacks)
     metrics = scalars(trainer)  # the fit's (validate / test replace Lightning's callback_metrics)
     if preempted:
         log.warning("the run was pre-empted: no test; resume it with ckpt_path=last (%s)",
@@ -131,14 +144,16 @@ def test_checkpoint(cfg: DictConfig, trainer: L.Trainer) -> str | None:
     return best or None
 
 
-@hydra_entry("train")
-def main(cfg: DictConfig) -> float | None:
-    quiet_known_noise()
-    with job_ranks(__spec__.name):  # DDP in a multirun job: its other ranks run this job, in its folder
-        metrics = train(cfg)
-    optimized = cfg.get("optimized_metric")
-    return metrics.get(optimized) if optimized else None
-
-
-if __name__ == "__main__":
-    main()
+def evaluate(cfg: DictConfig) -> dict[str, float]:
+    """Test ``cfg.ckpt`` (a ``cigpose-train`` or ``cigpose-convert`` checkpoint) on the configured
+    test split; writes ``metrics.json`` and the results file into ``paths.output_dir``."""
+    if not cfg.get("ckpt"):
+        raise ValueError("cigpose-eval needs ckpt=PATH (a cigpose-train or cigpose-convert checkpoint)")
+    L.seed_everything(cfg.seed, workers=True)
+    datamodule, module, trainer = build(cfg, checkpoint=cfg.ckpt)
+    trainer.test(module, datamodule=datamodule)
+    metrics = scalars(trainer)
+    output_dir = Path(cfg.paths.output_dir)
+    write_results(module, output_dir)
+    write_metrics(metrics, output_dir, cfg)
+    return metrics

@@ -1,4 +1,4 @@
-"""``cigpose-sweep-table RUN_DIR``: a Markdown table of a multirun, one row per job.
+"""A multirun's results, one record per job folder (``cigpose-sweep-table`` prints them).
 
 Each job dir holds Hydra's ``.hydra/overrides.yaml`` and, once it ended, ``metrics.json``
 (written by ``cigpose-train``); columns are the overrides that vary across jobs, the job's state
@@ -8,9 +8,7 @@ that failed or was killed — rerun the sweep's command to complete it), then th
 
 from __future__ import annotations
 
-import argparse
 import json
-import sys
 from pathlib import Path
 
 import yaml
@@ -64,22 +62,3 @@ def markdown_table(rows: list[dict], metrics: list[str] | None = None) -> str:
         ]
         lines.append("| " + " | ".join(str(v) for v in values) + " |")
     return "\n".join(lines)
-
-
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
-        prog="cigpose-sweep-table", description=__doc__.splitlines()[0]
-    )
-    parser.add_argument("run_dir", type=Path, help="a multirun directory (holds 0/, 1/, ...)")
-    parser.add_argument("--metrics", nargs="*", help="metric names to show (default: the main APs)")
-    args = parser.parse_args(argv)
-    try:
-        print(markdown_table(collect(args.run_dir, unfinished=True), args.metrics))
-    except ValueError as err:
-        print(f"cigpose-sweep-table: {args.run_dir}: {err}", file=sys.stderr)
-        return 2
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

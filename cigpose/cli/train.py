@@ -1,0 +1,25 @@
+"""``cigpose-train [OVERRIDES...]`` (Hydra; ``-m`` for sweeps): fit, test, write ``metrics.json``.
+
+A pre-empted fit (SIGTERM / SIGUSR1 / SIGUSR2) saved ``last.ckpt`` and exits cleanly;
+``ckpt_path=last`` (automatic in a requeued SLURM job and in a rerun multirun) continues it.
+Returns ``optimized_metric`` to the sweeper."""
+
+from __future__ import annotations
+
+from omegaconf import DictConfig
+
+from cigpose.config import hydra_entry
+from cigpose.training.noise import quiet_known_noise
+from cigpose.training.run import train
+
+
+@hydra_entry("train")
+def main(cfg: DictConfig) -> float | None:
+    quiet_known_noise()
+    metrics = train(cfg)
+    optimized = cfg.get("optimized_metric")
+    return metrics.get(optimized) if optimized else None
+
+
+if __name__ == "__main__":
+    main()
