@@ -22,10 +22,18 @@ from omegaconf import DictConfig, OmegaConf
 
 from cigpose.paths import PACKAGE_DIR, config_dir, fixtures_dir
 
+# Set (``hydra.job.env_set``) in the Hydra config of a DDP rank > 0 that ``training/ddp_sweep.py``
+# started for a multirun job: that job's folder. Such a rank runs in Hydra's RUN mode, but is the job.
+RANK_MARKER = "CIGPOSE_SWEEP_JOB_DIR"
+
 
 def in_multirun() -> bool:
-    """Whether this process runs a job of a Hydra multirun (``-m``)."""
-    return HydraConfig.initialized() and HydraConfig.get().mode == RunMode.MULTIRUN
+    """Whether this process runs a job of a Hydra multirun (``-m``), or is another DDP rank of one
+    (:data:`RANK_MARKER`): resume and checkpoints then behave alike on every rank."""
+    if not HydraConfig.initialized():
+        return False
+    hydra_cfg = HydraConfig.get()
+    return hydra_cfg.mode == RunMode.MULTIRUN or RANK_MARKER in (hydra_cfg.job.env_set or {})
 
 
 def job_label(default: str) -> str:

@@ -6,17 +6,24 @@ Returns ``optimized_metric`` to the sweeper."""
 
 from __future__ import annotations
 
+from contextlib import nullcontext
+
 from omegaconf import DictConfig
 
 from cigpose.config import hydra_entry
+from cigpose.training.ddp_sweep import job_ranks
 from cigpose.training.noise import quiet_known_noise
-from cigpose.training.run import train
+from cigpose.training.run import finished_job, train
+
+MODULE = "cigpose.cli.train"  # what the other DDP ranks of a multirun job run (python -m)
 
 
 @hydra_entry("train")
 def main(cfg: DictConfig) -> float | None:
     quiet_known_noise()
-    metrics = train(cfg)
+    # DDP in a multirun job: its other ranks run this job, in its folder (none for a finished job)
+    with job_ranks(MODULE, cfg.trainer) if finished_job(cfg) is None else nullcontext():
+        metrics = train(cfg)
     optimized = cfg.get("optimized_metric")
     return metrics.get(optimized) if optimized else None
 

@@ -68,8 +68,7 @@ def train(cfg: DictConfig) -> dict[str, float]:
     ``metrics.json`` is not run again (its metrics are returned), and one that stopped midway
     continues from its own ``last.ckpt``: rerunning a sweep's command with the same
     ``hydra.sweep.dir`` completes it."""
-    resume = in_multirun() and cfg.get("resume_sweep", True)
-    if resume and (done := finished_metrics(Path(cfg.paths.output_dir), task_overrides(cfg))) is not None:
+    if (done := finished_job(cfg)) is not None:
         log.info("%s: finished before (metrics.json); not run again", cfg.paths.output_dir)
         return done
     try:
@@ -80,6 +79,14 @@ def train(cfg: DictConfig) -> dict[str, float]:
         raise
     finish_wandb()
     return metrics
+
+
+def finished_job(cfg: DictConfig) -> dict[str, float] | None:
+    """The metrics of this multirun job when its folder holds them as finished (``resume_sweep``,
+    default on: :func:`train` does not run it again), else None."""
+    if in_multirun() and cfg.get("resume_sweep", True):
+        return finished_metrics(Path(cfg.paths.output_dir), task_overrides(cfg))
+    return None
 
 
 def _train(cfg: DictConfig) -> dict[str, float]:
