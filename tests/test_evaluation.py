@@ -11,7 +11,6 @@ import io
 import json
 import logging
 import subprocess
-import sys
 import warnings
 from pathlib import Path
 
@@ -29,6 +28,7 @@ from cigpose.evaluation.results import (
     read_results,
     write_results,
 )
+from tests.helpers import script
 
 # Official sigmas, typed from the COCO-WholeBody evaluation script (myeval_wholebody.py) and the
 # CrowdPose / COCO toolkits: the reference side of every comparison below, and a cross-check of
@@ -485,9 +485,7 @@ def test_bad_results_files_raise_naming_the_file(coco_fixtures, tmp_path):
 
 
 def _score_command() -> list[str]:
-    script = Path(sys.executable).parent / "cigpose-score"
-    return [str(script)] if script.exists() else [sys.executable, "-m",
-                                                  "cigpose.cli.score"]
+    return script("cigpose-score")
 
 
 def test_score_cli_prints_one_json_object(coco_fixtures, tmp_path):

@@ -4,7 +4,6 @@ start-up naming the key."""
 from __future__ import annotations
 
 import subprocess
-import sys
 from pathlib import Path
 
 import hydra
@@ -15,6 +14,7 @@ from cigpose.config import compose
 from cigpose.models.build import build_model
 from cigpose.paths import config_dir
 from cigpose.training.validate import ConfigError, validate_config
+from tests.helpers import script
 
 EXPERIMENTS = sorted(p.stem for p in (config_dir() / "experiment").glob("*.yaml"))
 
@@ -65,9 +65,7 @@ def test_bad_values_fail_naming_the_key(override: str, key: str) -> None:
 
 
 def test_bad_value_stops_cigpose_train_before_any_data(tmp_path: Path) -> None:
-    script = Path(sys.executable).with_name("cigpose-train")
-    command = [str(script)] if script.exists() else [sys.executable, "-m", "cigpose.cli.train"]
-    result = subprocess.run([*command, "experiment=smoke_fixtures", "model.cim.k_train=500",
+    result = subprocess.run([*script("cigpose-train"), "experiment=smoke_fixtures", "model.cim.k_train=500",
                              f"hydra.run.dir={tmp_path / 'run'}"], cwd=tmp_path,
                             capture_output=True, text=True, timeout=300)
     assert result.returncode != 0

@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from cigpose.paths import config_dir
+from tests.helpers import script
 
 # SPEC §7: live parameter count and GMACs of the reference build.
 REFERENCE = {
@@ -36,8 +37,7 @@ BASELINES = ["rtmpose-m_coco-wholebody_256x192", "rtmpose-l_coco-wholebody_256x1
 
 
 def cigpose_info(*overrides: str, cwd: Path) -> dict:
-    script = Path(sys.executable).with_name("cigpose-info")
-    command = [str(script)] if script.exists() else [sys.executable, "-m", "cigpose.cli.info"]
+    command = script("cigpose-info")
     env = {k: v for k, v in os.environ.items() if k != "CIGPOSE_CONFIG_DIR"}
     result = subprocess.run([*command, *overrides], cwd=cwd, capture_output=True, text=True, env=env,
                             timeout=600)

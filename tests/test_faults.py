@@ -37,7 +37,7 @@ from cigpose.data.dataset import MAX_UNREADABLE_BEFORE_ANY_READABLE, TopDownData
 from cigpose.data.transforms import Compose, EncodeTargets
 from cigpose.evaluation.results import write_results
 from cigpose.training.outputs import resolve_ckpt_path, write_metrics
-from tests.helpers import cigpose_train
+from tests.helpers import cigpose_train, script
 
 REPO = Path(__file__).resolve().parents[1]
 ENV = {"PYTHONPATH": os.pathsep.join(p for p in (str(REPO), os.environ.get("PYTHONPATH", "")) if p)}
@@ -49,9 +49,8 @@ TINY = ["experiment=smoke_fixtures", "data.input_size=[64,64]", "data.sigma=[1.2
 
 
 # ------------------------------------------------------------------------------------ helpers
-def command(script: str = "cigpose-train") -> list[str]:
-    path = Path(sys.executable).with_name(script)
-    return [str(path)] if path.exists() else [sys.executable, "-m", f"cigpose.{script.split('-')[1]}"]
+def command(name: str = "cigpose-train") -> list[str]:
+    return script(name)
 
 
 def start(argv: list[str], cwd: Path, env: dict | None = None) -> subprocess.Popen:

@@ -8,7 +8,6 @@ import json
 import os
 import signal
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -17,7 +16,7 @@ from hydra import initialize_config_dir
 
 from cigpose.config import register_resolvers
 from cigpose.paths import config_dir
-from tests.helpers import cigpose_train
+from tests.helpers import cigpose_train, script
 
 TINY = ["experiment=smoke_fixtures", "data.input_size=[64,64]", "data.sigma=[1.2,1.4]",
         "trainer.max_epochs=1", "trainer.check_val_every_n_epoch=1",
@@ -25,9 +24,7 @@ TINY = ["experiment=smoke_fixtures", "data.input_size=[64,64]", "data.sigma=[1.2
 
 
 def sweep_table(sweep_dir: Path) -> list[list[str]]:
-    script = Path(sys.executable).with_name("cigpose-sweep-table")
-    command = [str(script)] if script.exists() else [sys.executable, "-m", "cigpose.cli.sweep_table"]
-    result = subprocess.run([*command, str(sweep_dir)], capture_output=True, text=True,
+    result = subprocess.run([*script("cigpose-sweep-table"), str(sweep_dir)], capture_output=True, text=True,
                             timeout=120)
     assert result.returncode == 0, result.stderr
     lines = result.stdout.strip().splitlines()
@@ -62,8 +59,7 @@ def test_two_job_multirun(launcher: str, coco_fixtures: Path, tmp_path: Path) ->
 
 
 def test_sweep_table_without_jobs_fails_clearly(tmp_path: Path) -> None:
-    script = Path(sys.executable).with_name("cigpose-sweep-table")
-    result = subprocess.run([str(script), str(tmp_path)], capture_output=True, text=True)
+    result = subprocess.run([*script("cigpose-sweep-table"), str(tmp_path)], capture_output=True, text=True)
     assert result.returncode == 2 and "no job found" in result.stderr
 
 

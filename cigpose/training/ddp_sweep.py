@@ -67,7 +67,6 @@ import hydra
 import torch.distributed as dist
 from hydra.core.hydra_config import HydraConfig
 from hydra.core.override_parser.overrides_parser import OverridesParser
-from hydra.types import RunMode
 from lightning.pytorch.accelerators import Accelerator, CPUAccelerator, CUDAAccelerator, MPSAccelerator, XLAAccelerator
 from lightning.pytorch.plugins.environments import (
     ClusterEnvironment,
@@ -80,7 +79,7 @@ from lightning.pytorch.plugins.environments import (
 from lightning.pytorch.strategies import DDPStrategy
 from omegaconf import DictConfig, ListConfig
 
-from cigpose.config import RANK_MARKER
+from cigpose.config import RANK_MARKER, in_multirun
 
 log = logging.getLogger("cigpose.training")
 
@@ -290,8 +289,7 @@ def job_ranks(module: str, trainer_cfg: DictConfig) -> Iterator[None]:
     ``python -m MODULE`` + :func:`job_rank_command`, started here; at the job's end they are
     waited for (killed when it failed), the process group is closed and ``os.environ`` is as
     before. Else: nothing."""
-    multirun = HydraConfig.initialized() and HydraConfig.get().mode == RunMode.MULTIRUN
-    count = local_processes(trainer_cfg) if multirun else 1
+    count = local_processes(trainer_cfg) if in_multirun() else 1  # a rank it started has LOCAL_RANK: 1
     if count <= 1:
         yield
         return

@@ -81,10 +81,16 @@ def train(cfg: DictConfig) -> dict[str, float]:
     return metrics
 
 
+def resumes_sweep(cfg: DictConfig) -> bool:
+    """A multirun job with ``resume_sweep`` (default on): a finished one is not rerun, a stopped one
+    continues from its own ``last.ckpt``."""
+    return in_multirun() and bool(cfg.get("resume_sweep", True))
+
+
 def finished_job(cfg: DictConfig) -> dict[str, float] | None:
-    """The metrics of this multirun job when its folder holds them as finished (``resume_sweep``,
-    default on: :func:`train` does not run it again), else None."""
-    if in_multirun() and cfg.get("resume_sweep", True):
+    """The metrics of this multirun job when its folder holds them as finished (:func:`resumes_sweep`:
+    :func:`train` does not run it again), else None."""
+    if resumes_sweep(cfg):
         return finished_metrics(Path(cfg.paths.output_dir), task_overrides(cfg))
     return None
 
@@ -96,7 +102,7 @@ def _train(cfg: DictConfig) -> dict[str, float]:
     output_dir = Path(cfg.paths.output_dir)
     resume_from, stopped = None, False
     if cfg.get("train", True):
-        ckpt_path = cfg.get("ckpt_path") or ("last" if in_multirun() and cfg.get("resume_sweep", True) else None)
+        ckpt_path = cfg.get("ckpt_path") or ("last" if resumes_sweep(cfg) else None)
         resume_from = resolve_ckpt_path(ckpt_path, output_dir)
         if resume_from:
             log.info("resuming the fit from %s", resume_from)
