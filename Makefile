@@ -4,7 +4,7 @@ PY     := $(VENV)/bin/python
 PIP    := $(PY) -m pip
 TORCH  := torch==2.14.1 torchvision==0.29.1
 
-.PHONY: install test test-all lint pretrain train confounding bench bench-data clean
+.PHONY: install test test-all lint pretrain train confounding bench bench-data bench-gpu clean
 
 # The CSPNeXt-t backbone `make train` starts from: trained by `make pretrain`, shipped in git.
 BACKBONE := experiments/pretrain_synthetic/cspnext-t_udp_synthetic_128x96.pt
@@ -21,12 +21,15 @@ install: $(PY)
 	$(PIP) install cython numpy
 	$(PIP) install --no-build-isolation --no-binary xtcocotools --force-reinstall --no-deps "xtcocotools>=1.14.3,<2"
 
-# CI's command: everything but the tests marked slow (those run in `make test-all`).
+# CI's command: everything but the tests marked slow (those run in `make test-all`), on two
+# pytest-xdist workers of one torch thread each (tests/conftest.py): the suite waits on process
+# start-ups and imports as much as on arithmetic, so two workers keep both cores busy.
+TEST_WORKERS ?= 2
 test:
-	$(PY) -m pytest -q -m "not slow" --durations=30
+	$(PY) -m pytest -q -m "not slow" -n $(TEST_WORKERS) --durations=30
 
 test-all:
-	$(PY) -m pytest -q
+	$(PY) -m pytest -q -n $(TEST_WORKERS)
 
 # The chain's first step on the embedded data: heatmap (UDP) pretraining of CSPNeXt-t on a
 # synthetic set drawn with seed 1 (make train's data is seed 0), then its backbone -> $(BACKBONE).
@@ -58,6 +61,12 @@ bench:
 
 bench-data:
 	$(PY) -m benchmarks.bench_data
+
+# CIGPose-l 256x192 on one GPU in under 10 minutes (benchmarks/bench_gpu.py: training variants,
+# loader workers, inference), then BENCHMARKS.md; ARGS="--device cpu --size t ..." for other runs.
+bench-gpu:
+	$(PY) -m benchmarks.bench_gpu $(ARGS)
+	$(PY) -m benchmarks.report
 
 lint:
 	$(VENV)/bin/ruff check cigpose tests

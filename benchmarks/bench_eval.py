@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import resource
 import statistics
 import subprocess
@@ -34,6 +35,7 @@ from pathlib import Path
 import numpy as np
 
 from benchmarks.common import save
+from cigpose.evaluation.coco_eval import THREADS_ENV, eval_threads
 from cigpose.evaluation.results import WHOLEBODY_FIELDS, build_results, write_results
 
 NUM_KEYPOINTS = 133
@@ -114,6 +116,7 @@ def measure(gt_file: Path, res_file: Path, backend: str, repeats: int) -> dict:
     times, metrics = [], {}
     for _ in range(repeats):
         coco_eval._GT_CACHE.clear()  # count the numpy backend's GT conversion every time
+        coco_eval._CHECKED.clear()  # and the GT check (both backends)
         start = time.perf_counter()
         metrics = coco_eval.evaluate(ground_truth, results, "coco_wholebody", backend=backend)
         times.append(time.perf_counter() - start)
@@ -122,10 +125,13 @@ def measure(gt_file: Path, res_file: Path, backend: str, repeats: int) -> dict:
             "metrics": metrics}
 
 
-def measure_in_fresh_process(gt_file: Path, res_file: Path, backend: str, repeats: int) -> dict:
+def measure_in_fresh_process(gt_file: Path, res_file: Path, backend: str, repeats: int,
+                             threads: int | None = None) -> dict:
+    """``measure`` in a new Python process; ``threads``: its ``$CIGPOSE_EVAL_THREADS``."""
     command = [sys.executable, "-m", "benchmarks.bench_eval", "--child", str(gt_file),
                str(res_file), backend, str(repeats)]
-    done = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, check=False)
+    env = {**os.environ, THREADS_ENV: str(threads)} if threads else None
+    done = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, check=False, env=env)
     if done.returncode != 0:
         raise RuntimeError(f"{' '.join(command)} failed:\n{done.stderr}")
     return json.loads(done.stdout.strip().splitlines()[-1])
@@ -137,10 +143,14 @@ def rows_for_size(folder: Path, args: argparse.Namespace, size: int) -> list[dic
     measured = {}
     for backend in args.backends:
         repeats = args.toolkit_repeats if backend == "xtcocotools" else args.repeats
-        measured[backend] = measure_in_fresh_process(folder / "gt.json", folder / "results.json",
-                                                     backend, repeats)
-        print(backend, size, {k: v for k, v in measured[backend].items() if k != "metrics"},
-              flush=True)
+        runs = {backend: None}
+        if backend == "numpy":  # its default (a thread per core, up to the six parts), and 1 thread
+            runs = {f"numpy ({eval_threads()} threads)": None, "numpy (1 thread)": 1}
+        for label, threads in runs.items():
+            measured[label] = measure_in_fresh_process(folder / "gt.json", folder / "results.json",
+                                                       backend, repeats, threads)
+            print(label, size, {k: v for k, v in measured[label].items() if k != "metrics"},
+                  flush=True)
     reference = measured.get("xtcocotools")
     rows = []
     for backend, m in measured.items():
@@ -192,7 +202,8 @@ def main() -> None:
         "results per image (noisy copies + false positives). Each backend runs in a fresh "
         "process: read_s = load the GT + read and check the results JSON (same code for both); "
         "evaluate_s = `evaluate(ground truth, results, backend=...)`, the six OKS passes "
-        f"(median of {args.repeats} numpy runs including its GT conversion, "
+        f"(median of {args.repeats} numpy runs including its GT conversion; numpy spreads the six "
+        "parts over a thread per core, $CIGPOSE_EVAL_THREADS, and is also timed on 1 thread; "
         f"{args.toolkit_repeats} xtcocotools run(s)); file_to_metrics_s = both; peak_rss_mb = "
         "the process's peak RSS, evaluate_rss_mb = how far evaluating raised that peak above the "
         "one reached while loading the files (0: below the JSON parsing peak). The write_results "

@@ -1,7 +1,8 @@
 """Training-step throughput (images/s) of CIGPose: eager fp32 vs the speed options.
 
-Variants: eager fp32 (a straightforward loop), channels_last, bf16 autocast, torch.compile, and
-all three together. Synthetic inputs/targets of the real shapes; the real training step's
+Variants: eager fp32 (``fast=false``), channels_last, bf16 autocast, torch.compile, all three
+together, and the training default (``fast=true``: what ``cigpose/devices.py`` picks for this
+device). Synthetic inputs/targets of the real shapes; the real training step's
 computation (``PoseLitModule.step_losses``: normalisation, counterfactual + observational paths,
 KL + consistency), AdamW step and grad clipping.
 """
@@ -14,6 +15,7 @@ import contextlib
 import torch
 
 from benchmarks.common import median_seconds, save
+from cigpose.devices import fast_precision
 from cigpose.models import CIGPose
 from cigpose.training.module import PoseLitModule
 from cigpose.training.optim import build_optimizer
@@ -47,16 +49,21 @@ def step_fn(size: str, batch: int, device: str, channels_last: bool, bf16: bool,
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--sizes", nargs="+", default=["m", "l"])
-    parser.add_argument("--batch", type=int, default=8)
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sizes", nargs="+", default=["m", "l"], help="CIGPose sizes")
+    parser.add_argument("--batch", type=int, default=8, help="images per step")
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
-    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--repeats", type=int, default=5, help="timed steps per variant")
+    parser.add_argument("--no-compile", action="store_true", help="skip the compiled variants")
     args = parser.parse_args()
     sync = torch.cuda.synchronize if args.device.startswith("cuda") else None
-    variants = {"eager fp32": (False, False, False), "channels_last": (True, False, False),
+    default_bf16 = fast_precision(True, "gpu" if args.device.startswith("cuda") else "cpu") != "32-true"
+    default = f"default: fast=true (channels_last{' + bf16' if default_bf16 else ''})"
+    variants = {"eager fp32 (fast=false)": (False, False, False), "channels_last": (True, False, False),
                 "bf16 autocast": (False, True, False), "compile": (False, False, True),
-                "channels_last + bf16 + compile": (True, True, True)}
+                "channels_last + bf16 + compile": (True, True, True), default: (True, default_bf16, False)}
+    if args.no_compile:
+        variants = {name: v for name, v in variants.items() if not v[2]}
     rows = []
     for size in args.sizes:
         base = None

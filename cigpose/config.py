@@ -20,6 +20,7 @@ from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf
 
+from cigpose.devices import fast_precision
 from cigpose.paths import PACKAGE_DIR, config_dir, fixtures_dir
 
 # Set (``hydra.job.env_set``) in the Hydra config of a DDP rank > 0 that ``training/ddp_sweep.py``
@@ -49,8 +50,11 @@ def sweep_group() -> str | None:
 def register_resolvers() -> None:
     """``${cigpose.fixtures:}`` → the real COCO fixtures folder; ``${cigpose.package:}`` → the
     installed package folder; ``${cigpose.job_label:DEFAULT}`` / ``${cigpose.sweep_group:}`` →
-    a multirun job's override string / its sweep folder (DEFAULT / null outside a multirun)."""
-    for name, resolver in (("cigpose.job_label", job_label), ("cigpose.sweep_group", sweep_group)):
+    a multirun job's override string / its sweep folder (DEFAULT / null outside a multirun);
+    ``${cigpose.precision:FAST,ACCELERATOR}`` → the Lightning precision ``fast`` picks there
+    (``cigpose.devices``)."""
+    for name, resolver in (("cigpose.job_label", job_label), ("cigpose.sweep_group", sweep_group),
+                           ("cigpose.precision", fast_precision)):
         if not OmegaConf.has_resolver(name):
             OmegaConf.register_new_resolver(name, resolver)
     if not OmegaConf.has_resolver("cigpose.fixtures"):

@@ -18,7 +18,7 @@ ROOT = Path(__file__).resolve().parents[1]
 RUNNER = ROOT / "experiments" / "confounding" / "run.py"
 TINY = ["data.input_size=[64,64]", "data.sigma=[1.2,1.4]", "data.batch_size=8", "data.num_workers=0",
         "data.persistent_workers=false", "trainer.max_epochs=1", "trainer.check_val_every_n_epoch=1",
-        "trainer.precision=32-true", "callbacks.prediction_images=null"]
+        "fast=false", "callbacks.prediction_images=null"]
 
 
 def load_runner():  # the runner is a script, not part of the package

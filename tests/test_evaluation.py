@@ -384,6 +384,22 @@ def test_numpy_backend_matches_toolkit_on_wholebody_special_cases(tmp_path, seed
     assert_same_metrics(ours, reference_wholebody(gt_file, res_file))
 
 
+@pytest.mark.parametrize("threads", ["1", "2", "6"])
+def test_wholebody_parts_on_threads_give_the_same_numbers(tmp_path, monkeypatch, threads):
+    """The six passes on 1, 2 or 6 threads ($CIGPOSE_EVAL_THREADS): bit-identical metrics."""
+    ground_truth, results = coco_eval.self_check_case(1, WHOLEBODY_FIELDS, part_scores=True)
+    gt_file = tmp_path / "gt.json"
+    gt_file.write_text(json.dumps(ground_truth))
+    monkeypatch.setenv(coco_eval.THREADS_ENV, "1")
+    serial = evaluate(gt_file, results, "coco_wholebody", backend="numpy")
+    monkeypatch.setenv(coco_eval.THREADS_ENV, threads)
+    assert coco_eval.eval_threads() == int(threads)
+    assert evaluate(gt_file, results, "coco_wholebody", backend="numpy") == serial
+    monkeypatch.setenv(coco_eval.THREADS_ENV, "0")
+    with pytest.raises(ValueError, match="CIGPOSE_EVAL_THREADS"):
+        evaluate(gt_file, results, "coco_wholebody", backend="numpy")
+
+
 def _noisy_coco_results(gt_file: Path) -> list[dict]:
     image_ids, keypoints, _, boxes, ids = gt_arrays(gt_file, [("keypoints", 17)])
     img, inst, kpts, kpt_scores, bbox_scores, areas = noisy_predictions(

@@ -1,5 +1,6 @@
 """Speed options (``module.channels_last``, ``module.compile``, ``trainer.precision=bf16-mixed``)
-checked against fp32 eager on a tiny CIGPose-t (64×64 crops, batch 2, 133 keypoints).
+checked against fp32 eager on a tiny CIGPose-t (64×64 crops, batch 2, 133 keypoints), and the
+per-device defaults ``fast=true`` picks from them (``cigpose/devices.py``).
 
 Tolerances (stated in BENCHMARKS.md too):
 - channels_last fp32: SimCC logits within 1e-3 (abs + rel; measured ≈ 2e-4 on logits of ≈ 3),
@@ -20,6 +21,7 @@ import pytest
 import torch
 
 from cigpose.config import compose
+from cigpose.devices import cpu_native_bf16, fast_precision
 from cigpose.evaluation.coco_eval import evaluate
 from cigpose.models import CIGPose
 from cigpose.training.module import PoseLitModule
@@ -102,6 +104,35 @@ def test_speed_options_stay_out_of_the_network(tmp_path: Path) -> None:
         reference.load_state_dict(torch.load(tmp_path / "state.pt"), strict=True)
 
 
+def test_fast_picks_native_bf16_and_channels_last(tmp_path: Path) -> None:
+    flags = tmp_path / "cpuinfo"
+    flags.write_text("processor : 0\nflags : fpu sse avx2 avx512f\n")
+    assert not cpu_native_bf16(str(flags))
+    for native in ("avx512_bf16", "amx_bf16"):
+        flags.write_text(f"processor : 0\nflags : fpu avx512f {native} avx512vl\n")
+        assert cpu_native_bf16(str(flags))
+    assert not cpu_native_bf16(str(tmp_path / "absent"))
+    assert fast_precision(False, "cpu") == fast_precision(False, "gpu") == "32-true"
+    assert fast_precision(True, "cpu") == ("bf16-mixed" if cpu_native_bf16() else "32-true")
+    if not torch.cuda.is_available():
+        assert fast_precision(True, "auto") == fast_precision(True, "cpu")
+
+
+def test_fast_is_the_training_default_and_fast_false_is_fp32_eager(tmp_path: Path) -> None:
+    """``cigpose-train`` runs the device's fast path unless ``fast=false``; ``cigpose-eval`` and the
+    tests' ``debug`` runs stay fp32 eager (the numbers they pin)."""
+    out = f"paths.output_dir={tmp_path}"
+    for module in ("cigpose", "heatmap"):
+        default = compose("train", [f"module={module}", out])
+        assert default.trainer.precision == fast_precision(True, default.trainer.accelerator)
+        assert default.module.channels_last is True and default.module.compile is False
+    exact = compose("train", ["fast=false", out])
+    assert (exact.trainer.precision, exact.module.channels_last) == ("32-true", False)
+    assert compose("train", ["trainer=cpu", out]).trainer.precision == fast_precision(True, "cpu")
+    for cfg in (compose("eval", ["ckpt=x.ckpt", out]), compose("train", [*DEBUG, out])):
+        assert (cfg.trainer.precision, cfg.module.channels_last) == ("32-true", False)
+
+
 def test_channels_last_matches_fp32_eager(net: CIGPose, batch: dict) -> None:
     ref_out, ref_loss, _ = step(lit(net), batch)
     out, loss, _ = step(lit(net, channels_last=True), batch)
@@ -139,11 +170,11 @@ def test_compile_matches_fp32_eager(net: CIGPose, batch: dict) -> None:
 
 
 def test_train_channels_last_bf16_runs(coco_fixtures: Path, tmp_path: Path) -> None:
-    """1 epoch of ``cigpose-train`` (in-process) with channels_last + bf16-mixed: finite losses, and
-    the validation AP it logs is the evaluator's on the results file it wrote."""
+    """1 epoch of ``cigpose-train`` (in-process) on the fast path with bf16 forced (whatever this
+    CPU has): finite losses, and the validation AP it logs is the evaluator's on the results file
+    it wrote."""
     run_dir = tmp_path / "run"
-    train_in_process(*DEBUG, "module.channels_last=true", "trainer.precision=bf16-mixed", "test=false",
-                     output_dir=run_dir)
+    train_in_process(*DEBUG, "fast=true", "trainer.precision=bf16-mixed", "test=false", output_dir=run_dir)
     rows = csv_rows(run_dir)
     losses = [float(r["loss/total"]) for r in rows if r.get("loss/total")]
     assert len(losses) == 3 and torch.isfinite(torch.tensor(losses)).all()  # 12 fixture people, batch 4

@@ -25,7 +25,7 @@ def test_short_training_on_a_tiny_set_produces_metrics(dataset: Path, tmp_path: 
     run = tmp_path / "run"
     train_in_process("experiment=synthetic_default", f"data.root={dataset}", "data.input_size=[64,64]",
                      "data.sigma=[1.2,1.4]", "data.batch_size=8", "data.num_workers=0", "data.persistent_workers=false",
-                     "trainer.max_epochs=4", "trainer.check_val_every_n_epoch=2", "trainer.precision=32-true",
+                     "trainer.max_epochs=4", "trainer.check_val_every_n_epoch=2", "fast=false",
                      output_dir=run)
     metrics = json.loads((run / "metrics.json").read_text())
     assert "val/whole_body/AP" in metrics["logged"]

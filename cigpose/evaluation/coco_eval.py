@@ -35,6 +35,8 @@ import logging
 import os
 import warnings
 import weakref
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -55,6 +57,7 @@ WHOLEBODY_PARTS = ("whole_body", "body", "foot", "face", "lefthand", "righthand"
 DATASETS = ("coco_wholebody", "coco", "crowdpose")
 BACKENDS = ("auto", "numpy", "xtcocotools")
 BACKEND_ENV = "CIGPOSE_EVAL_BACKEND"
+THREADS_ENV = "CIGPOSE_EVAL_THREADS"
 
 _log = logging.getLogger(__name__)
 
@@ -141,7 +144,19 @@ def _run(evaluator: COCOeval) -> np.ndarray:
     return np.asarray(evaluator.stats, dtype=np.float64)
 
 
+_CHECKED: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()  # COCO -> datasets it passed
+
+
 def _check_ground_truth(ground_truth: COCO, dataset: str, source: str) -> None:
+    """ValueError naming ``source`` unless ``ground_truth`` has what ``dataset`` needs (checked
+    once per loaded ``COCO`` object: validation reuses one)."""
+    if dataset in _CHECKED.get(ground_truth, ()):
+        return
+    _check_fields(ground_truth, dataset, source)
+    _CHECKED.setdefault(ground_truth, set()).add(dataset)
+
+
+def _check_fields(ground_truth: COCO, dataset: str, source: str) -> None:
     images = ground_truth.dataset.get("images", [])
     if dataset == "crowdpose":
         missing = [image["id"] for image in images if "crowdIndex" not in image]
@@ -320,24 +335,48 @@ def wholebody_arrays(
     return ground_truth, detections
 
 
+def eval_threads() -> int:
+    """Threads the whole-body evaluation spreads its parts over: ``$CIGPOSE_EVAL_THREADS``, else
+    one per core up to the six parts (numpy releases the GIL in the array work)."""
+    value = os.environ.get(THREADS_ENV)
+    if value is not None:
+        if not value.isdigit() or int(value) < 1:
+            raise ValueError(f"{THREADS_ENV} must be a positive integer, got {value!r}")
+        return int(value)
+    return max(1, min(len(_WHOLEBODY_SCORE_KEYS), os.cpu_count() or 1))
+
+
+def _map(function: Callable, items: list, threads: int) -> list:
+    """``[function(item) for item in items]``, on ``threads`` threads when more than one."""
+    if threads <= 1 or len(items) <= 1:
+        return [function(item) for item in items]
+    with ThreadPoolExecutor(min(threads, len(items))) as pool:
+        return list(pool.map(function, items))
+
+
 def match_wholebody(
-    ground_truth: oks_eval.GroundTruth, detections: oks_eval.Detections, sigmas: np.ndarray
+    ground_truth: oks_eval.GroundTruth, detections: oks_eval.Detections, sigmas: np.ndarray,
+    threads: int = 1,
 ) -> tuple[oks_eval.Pairs, dict[str, oks_eval.OksTerms], dict[str, oks_eval.Matched]]:
     """The six COCO-WholeBody passes (body, foot, face, lefthand, righthand, whole_body) of the
     numpy backend: every same-image (detection, person) pair, their OKS terms and the matched
     evaluation, per part. One pair list serves all six; the whole body's terms are the sums of
-    its parts'."""
+    its parts'. The parts run on ``threads`` threads (the results do not depend on it)."""
     pairs = oks_eval.all_pairs(ground_truth, detections)
     parts = _wholebody_parts()
-    terms = {name: oks_eval.oks_terms(ground_truth, detections, pairs, part,
-                                      sigmas[part.start : part.stop], use_area=True)
-             for name, part in parts.items() if name != "whole_body"}
+    names = [name for name in parts if name != "whole_body"]
+    terms = dict(zip(names, _map(
+        lambda name: oks_eval.oks_terms(ground_truth, detections, pairs, parts[name],
+                                        sigmas[parts[name].start : parts[name].stop], use_area=True),
+        names, threads), strict=True))
     terms["whole_body"] = sum(terms.values(), start=oks_eval.OksTerms(0.0, 0, 0.0, 0))
-    matched = {name: oks_eval.match_part(ground_truth, detections, part,
-                                         sigmas[part.start : part.stop], use_area=True,
-                                         pairs=pairs, terms=terms[name])
-               for name, part in parts.items()}
-    return pairs, terms, matched
+    largest_first = sorted(parts, key=lambda name: parts[name].start - parts[name].stop)
+    matched = dict(zip(largest_first, _map(
+        lambda name: oks_eval.match_part(ground_truth, detections, parts[name],
+                                         sigmas[parts[name].start : parts[name].stop], use_area=True,
+                                         pairs=pairs, terms=terms[name]),
+        largest_first, threads), strict=True))
+    return pairs, terms, {name: matched[name] for name in parts}
 
 
 def evaluate_numpy(
@@ -366,8 +405,10 @@ def evaluate_numpy(
         matched = oks_eval.match_part(ground_truth, detections, part, sigmas, use_area=False)
         stats = oks_eval.crowdpose_stats(matched, ground_truth.crowd_index)
         return dict(zip(CROWDPOSE_STATS, stats.tolist(), strict=True))
-    stats = {name: oks_eval.keypoint_stats(matched)
-             for name, matched in match_wholebody(ground_truth, detections, sigmas)[2].items()}
+    threads = eval_threads()
+    matched = match_wholebody(ground_truth, detections, sigmas, threads)[2]
+    stats = dict(zip(matched, _map(oks_eval.keypoint_stats, list(matched.values()), threads),
+                     strict=True))
     stats["hand"] = (stats["lefthand"] + stats["righthand"]) / 2
     return {
         f"{part}/{stat}": float(value)
