@@ -23,13 +23,17 @@ install: $(PY)
 
 # CI's command: everything but the tests marked slow (those run in `make test-all`), on two
 # pytest-xdist workers of one torch thread each (tests/conftest.py): the suite waits on process
-# start-ups and imports as much as on arithmetic, so two workers keep both cores busy.
+# start-ups and imports as much as on arithmetic, so two workers keep both cores busy. Whole files
+# go to one worker (--dist loadfile), so a module's shared run (a module-scoped fixture: the smoke
+# run, the DDP run, the resume pair ...) is built once, not once on each worker. (xdist's finer
+# --dist loadgroup does not group under pytest 9: it renames item._nodeid, which pytest 9 no
+# longer reads.)
 TEST_WORKERS ?= 2
 test:
-	$(PY) -m pytest -q -m "not slow" -n $(TEST_WORKERS) --durations=30
+	$(PY) -m pytest -q -m "not slow" -n $(TEST_WORKERS) --dist loadfile --durations=30
 
 test-all:
-	$(PY) -m pytest -q -n $(TEST_WORKERS)
+	$(PY) -m pytest -q -n $(TEST_WORKERS) --dist loadfile
 
 # The chain's first step on the embedded data: heatmap (UDP) pretraining of CSPNeXt-t on a
 # synthetic set drawn with seed 1 (make train's data is seed 0), then its backbone -> $(BACKBONE).

@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 
 from cigpose.paths import config_dir
+from tests.helpers import HALF_AP, exact_results, half_missed
 
 ROOT = Path(__file__).resolve().parents[1]
 RUNNER = ROOT / "experiments" / "confounding" / "run.py"
@@ -62,7 +63,6 @@ def test_report_tabulates_paired_statistics_of_finished_jobs(tmp_path: Path) -> 
     """Hand-built results in real job folders: CIGPose exact on val and missing every other person
     on val_ood (two seeds), RTMPose exact on both: the known drop difference 1 − 51/101."""
     from cigpose.synth.generate import generate_dataset
-    from tests.test_paired import HALF_AP, exact_results, half_missed
 
     runner = load_runner()
     data = tmp_path / "data"

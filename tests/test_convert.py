@@ -16,59 +16,7 @@ from cigpose.checkpoint import CheckpointError, safe_load
 from cigpose.models import CIGPose
 from cigpose.models.mmpose_keys import convert_checkpoint as convert
 from cigpose.paths import fixtures_dir
-
-# Our name → MMPose name, written independently of cigpose.convert (and checked against the
-# reference key list below), so the two tables check each other.
-TO_MMPOSE = [
-    ("head.tokens.keypoint_conv.", "head.final_layer."),
-    ("head.tokens.token_norm.g", "head.mlp_pre_gau.0.g"),
-    ("head.tokens.token_proj.", "head.mlp_pre_gau.1."),
-    ("head.tokens.gau.norm.g", "head.gau.ln.g"),
-    ("head.tokens.gau.out.", "head.gau.o."),
-    ("head.tokens.gau.res_scale", "head.gau.res_scale.scale"),
-    ("head.tokens.gau.", "head.gau."),
-    ("head.cim.scorer_x.", "head.initial_pred_x."),
-    ("head.cim.scorer_y.", "head.initial_pred_y."),
-    ("head.cim.canonical.", "head.cim.canonical_features."),
-    ("head.gnn.input_proj.", "head.gcn.conv_input."),
-    ("head.gnn.input_norm.", "head.gcn.bn_input."),
-    ("head.cls_x.", "head.cls_gx."),
-    ("head.cls_y.", "head.cls_gy."),
-]
-LAYER_RULES = [
-    (r"head\.gnn\.layers\.(\d+)\.edge_conv\.conv\.", r"head.gcn.edgeconv_layers.\1.conv."),
-    (r"head\.gnn\.layers\.(\d+)\.norm\.", r"head.gcn.bn_layers.\1."),
-    (
-        r"head\.gnn\.layers\.(\d+)\.attention\.down\.",
-        r"head.gcn.attention_modules.\1.conv_down_linear.",
-    ),
-    (
-        r"head\.gnn\.layers\.(\d+)\.attention\.down_norm\.",
-        r"head.gcn.attention_modules.\1.bn_down.",
-    ),
-    (
-        r"head\.gnn\.layers\.(\d+)\.attention\.group_conv\.conv\.",
-        r"head.gcn.attention_modules.\1.edge_conv_groups.conv.",
-    ),
-    (
-        r"head\.gnn\.layers\.(\d+)\.attention\.up\.",
-        r"head.gcn.attention_modules.\1.aggregate_linear.",
-    ),
-]
-
-
-def to_mmpose(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-    out = {}
-    for key, value in state.items():
-        new = key
-        for pattern, replacement in LAYER_RULES:
-            new = re.sub("^" + pattern, replacement, new)
-        for ours, theirs in TO_MMPOSE:
-            if new.startswith(ours):
-                new = theirs + new[len(ours) :]
-                break
-        out[new] = value
-    return out
+from tests.helpers import to_mmpose
 
 
 def cigpose_m_as_mmpose(seed: int = 0) -> tuple[CIGPose, dict[str, torch.Tensor]]:

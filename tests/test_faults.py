@@ -37,10 +37,9 @@ from cigpose.data.dataset import MAX_UNREADABLE_BEFORE_ANY_READABLE, TopDownData
 from cigpose.data.transforms import Compose, EncodeTargets
 from cigpose.evaluation.results import write_results
 from cigpose.training.outputs import resolve_ckpt_path, write_metrics
-from tests.helpers import cigpose_train, script
+from tests.helpers import ENV, cigpose_train, log_tail, pause_at, script, start, wait_for
 
-REPO = Path(__file__).resolve().parents[1]
-ENV = {"PYTHONPATH": os.pathsep.join(p for p in (str(REPO), os.environ.get("PYTHONPATH", "")) if p)}
+TRAIN = script("cigpose-train")
 STEPS_PER_EPOCH = 3  # 12 labelled fixture people, batch 4
 TINY = ["experiment=smoke_fixtures", "data.input_size=[64,64]", "data.sigma=[1.2,1.4]", "data.batch_size=4",
         "trainer.deterministic=true", "data.num_workers=0", "data.stage2_epoch=1", "trainer.max_epochs=2",
@@ -49,36 +48,6 @@ TINY = ["experiment=smoke_fixtures", "data.input_size=[64,64]", "data.sigma=[1.2
 
 
 # ------------------------------------------------------------------------------------ helpers
-def command(name: str = "cigpose-train") -> list[str]:
-    return script(name)
-
-
-def start(argv: list[str], cwd: Path, env: dict | None = None) -> subprocess.Popen:
-    log = (cwd / "process.log").open("w")
-    env = {**os.environ, **ENV, **(env or {})}
-    return subprocess.Popen(argv, cwd=cwd, stdout=log, stderr=subprocess.STDOUT, env=env)
-
-
-def wait_for(path: Path, process: subprocess.Popen, timeout: float = 600) -> dict:
-    """The JSON a ``PauseAt`` callback writes once the run reached its batch."""
-    deadline = time.monotonic() + timeout
-    while not path.exists():
-        assert process.poll() is None, f"the run exited early:\n{log_tail(path.parent)}"
-        assert time.monotonic() < deadline, f"{path} never appeared"
-        time.sleep(0.05)
-    time.sleep(0.05)  # written in one call; let it land
-    return json.loads(path.read_text())
-
-
-def pause_at(epoch: int, batch: int, marker: Path, until: str = "signal") -> list[str]:
-    return ["+callbacks.pause._target_=tests.fault_callbacks.PauseAt", f"+callbacks.pause.epoch={epoch}",
-            f"+callbacks.pause.batch={batch}", f"+callbacks.pause.marker={marker}", f"+callbacks.pause.until={until}"]
-
-
-def log_tail(cwd: Path) -> str:
-    return (cwd / "process.log").read_text()[-3000:]
-
-
 def run_failing(argv: list[str], cwd: Path, timeout: int = 600) -> subprocess.CompletedProcess:
     result = subprocess.run(argv, cwd=cwd, capture_output=True, text=True, timeout=timeout,
                             env={**os.environ, **ENV})
@@ -144,7 +113,7 @@ def sigterm_run(coco_fixtures: Path, tmp_path_factory: pytest.TempPathFactory) -
     """SIGTERM from outside while the run waits at epoch 1, batch 1; then ``ckpt_path=last``."""
     work = tmp_path_factory.mktemp("sigterm")
     run, marker = work / "run", work / "paused.json"
-    process = start([*command(), *TINY, "test=true", f"hydra.run.dir={run}", *pause_at(1, 1, marker)], work)
+    process = start([*TRAIN, *TINY, "test=true", f"hydra.run.dir={run}", *pause_at(1, 1, marker)], work)
     paused = wait_for(marker, process)
     os.kill(process.pid, signal.SIGTERM)
     returncode = process.wait(timeout=600)
@@ -216,7 +185,7 @@ def test_sigterm_to_one_ddp_rank_stops_every_rank_at_the_same_batch(coco_fixture
     ddp = ["data.batch_size=2", "trainer.strategy=ddp", "trainer.devices=2", "trainer.accelerator=cpu",
            "callbacks.preemption.sync_every_n_batches=2", "test=true"]
     pause = [*pause_at(1, 0, marker), "+callbacks.pause.rank=0"]
-    process = start([*command(), *TINY, *ddp, f"hydra.run.dir={run}", *pause], tmp_path)
+    process = start([*TRAIN, *TINY, *ddp, f"hydra.run.dir={run}", *pause], tmp_path)
     wait_for(marker, process)
     os.kill(process.pid, signal.SIGTERM)
     assert process.wait(timeout=600) == 0, log_tail(tmp_path)
@@ -244,7 +213,7 @@ def test_sigkill_mid_epoch_then_resume_equals_the_uninterrupted_run(
     coco_fixtures: Path, tmp_path: Path, straight: Path
 ) -> None:
     run, marker = tmp_path / "run", tmp_path / "paused.json"
-    process = start([*command(), *TINY, f"hydra.run.dir={run}", *pause_at(1, 1, marker, until="kill")], tmp_path)
+    process = start([*TRAIN, *TINY, f"hydra.run.dir={run}", *pause_at(1, 1, marker, until="kill")], tmp_path)
     wait_for(marker, process)  # epoch 1 half done: weights in memory are past last.ckpt
     process.kill()
     assert process.wait(timeout=60) == -signal.SIGKILL
@@ -372,7 +341,7 @@ def test_training_on_thousands_of_broken_files_logs_skips_per_epoch(coco_fixture
 def test_training_where_every_file_is_broken_fails_with_a_clear_error(coco_fixtures: Path, tmp_path: Path) -> None:
     ann = broken_split(tmp_path, coco_fixtures, 2000, good=False)
     source = f"data.train.sources=[{{ann_file:'{ann}',image_root:'{tmp_path}'}}]"
-    result = run_failing([*command(), *TINY, source, f"hydra.run.dir={tmp_path / 'run'}"], tmp_path)
+    result = run_failing([*TRAIN, *TINY, source, f"hydra.run.dir={tmp_path / 'run'}"], tmp_path)
     assert "no readable one was found" in result.stderr and "is the image folder right" in result.stderr
 
 
@@ -385,7 +354,7 @@ def test_nonfinite_losses_are_skipped_counted_and_repeated_ones_stop_the_run(
     run = tmp_path / "run"
     poison = ["+callbacks.poison._target_=tests.fault_callbacks.PoisonAt", "+callbacks.poison.nan_targets=[[0,1]]",
               "+callbacks.poison.nan_weights=[1,1]", "module.max_nonfinite_steps=2"]
-    result = run_failing([*command(), *TINY, *poison, f"hydra.run.dir={run}"], tmp_path)
+    result = run_failing([*TRAIN, *TINY, *poison, f"hydra.run.dir={run}"], tmp_path)
     assert "FloatingPointError" in result.stderr
     assert "NaN/Inf for 2 consecutive steps" in result.stderr and "module.max_nonfinite_steps=2" in result.stderr
     log = (run / "train.log").read_text()
@@ -435,10 +404,10 @@ def test_pickled_code_is_refused_by_every_tool(
     path, marker = evil_checkpoint
     run = f"hydra.run.dir={tmp_path / 'run'}"
     argv = {
-        "train_resume": [*command(), *TINY, f"ckpt_path={path}", run],
-        "train_init_from": [*command(), *TINY, f"model.init_from={path}", run],
-        "eval": [*command("cigpose-eval"), "experiment=smoke_fixtures", f"ckpt={path}", run],
-        "convert": [*command("cigpose-convert"), str(path), str(tmp_path / "out.pt")],
+        "train_resume": [*TRAIN, *TINY, f"ckpt_path={path}", run],
+        "train_init_from": [*TRAIN, *TINY, f"model.init_from={path}", run],
+        "eval": [*script("cigpose-eval"), "experiment=smoke_fixtures", f"ckpt={path}", run],
+        "convert": [*script("cigpose-convert"), str(path), str(tmp_path / "out.pt")],
     }[tool]
     result = run_failing(argv, tmp_path)
     assert "refusing to load" in result.stderr and str(path) in result.stderr, result.stderr[-3000:]
@@ -521,5 +490,5 @@ def test_training_with_an_unwritable_checkpoint_folder_fails_naming_the_path(
     run = tmp_path / "run"
     (run / "checkpoints").mkdir(parents=True)
     with read_only(run / "checkpoints"):
-        result = run_failing([*command(), *TINY, "trainer.max_epochs=1", f"hydra.run.dir={run}"], tmp_path)
+        result = run_failing([*TRAIN, *TINY, "trainer.max_epochs=1", f"hydra.run.dir={run}"], tmp_path)
     assert f"cannot write checkpoint {run / 'checkpoints' / 'last.ckpt'}" in result.stderr, result.stderr[-3000:]

@@ -16,13 +16,14 @@ import torch
 
 from cigpose.analysis.run import run_analysis
 from cigpose.checkpoint import save_atomic
+from cigpose.config import compose
 from cigpose.inference.export import export_onnx
 from cigpose.inference.predictor import Predictor
 from cigpose.models import CIGPose
 from cigpose.models.build import build_model
 from cigpose.preprocess import MEAN, STD
-from tests.helpers import settle_batchnorm
-from tests.test_convert import to_mmpose
+from cigpose.training.run import evaluate as evaluate_checkpoint
+from tests.helpers import settle_batchnorm, to_mmpose
 
 BIN = Path(sys.executable).parent
 
@@ -68,8 +69,11 @@ def test_onnx_export_runs_in_onnxruntime_like_pytorch(checkpoint: tuple[Path, CI
     got_x, got_y = session.run(None, {"input": feed})
     with torch.no_grad():
         want = net(ours)
-    assert np.abs(got_x - want.simcc_x.numpy()).max() < 1e-4
-    assert np.abs(got_y - want.simcc_y.numpy()).max() < 1e-4
+    # rtmlib: the in-graph affine that undoes rtmlib's normalisation rounds the input (~1e-7),
+    # which the network amplifies to ~1e-4 on logits of size ~3; a wrong channel order is ~1
+    tolerance = 1e-4 if convention == "rgb" else 5e-4
+    assert np.abs(got_x - want.simcc_x.numpy()).max() < tolerance
+    assert np.abs(got_y - want.simcc_y.numpy()).max() < tolerance
 
 
 def test_export_refuses_an_unknown_convention(checkpoint: tuple[Path, CIGPose], tmp_path: Path) -> None:
@@ -126,16 +130,19 @@ def test_converted_mmpose_checkpoint_evaluates_like_the_source(coco_fixtures: Pa
     torch.save({"state_dict": state, "meta": {"note": "mmpose layout"}}, tmp_path / "mmpose.pth")
     assert subprocess.run([str(BIN / "cigpose-convert"), str(tmp_path / "mmpose.pth"), str(tmp_path / "conv.pt")],
                           capture_output=True, timeout=300).returncode == 0
+    # the converted checkpoint through the real cigpose-eval process, the source one in-process
+    run_dir = tmp_path / "eval_conv.pt"
     env = {**os.environ, "CIGPOSE_FIXTURES": str(coco_fixtures.parent)}
-    outputs = {}
-    for name in ("source.pt", "conv.pt"):
-        run_dir = tmp_path / f"eval_{name}"
-        result = subprocess.run([str(BIN / "cigpose-eval"), "experiment=smoke_fixtures", f"ckpt={tmp_path / name}",
-                                 f"hydra.run.dir={run_dir}"],
-                                capture_output=True, text=True, timeout=600, cwd=tmp_path, env=env)
-        assert result.returncode == 0, result.stderr[-3000:]
-        outputs[name] = json.loads((run_dir / "results" / "test.json").read_text())
-        assert "whole_body/AP" in json.loads((run_dir / "metrics.json").read_text())
+    result = subprocess.run([str(BIN / "cigpose-eval"), "experiment=smoke_fixtures", f"ckpt={tmp_path / 'conv.pt'}",
+                             f"hydra.run.dir={run_dir}"], capture_output=True, text=True, timeout=600, cwd=tmp_path,
+                            env=env)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "whole_body/AP" in json.loads((run_dir / "metrics.json").read_text())
+    source_dir = tmp_path / "eval_source.pt"
+    evaluate_checkpoint(compose("eval", ["experiment=smoke_fixtures", f"ckpt={tmp_path / 'source.pt'}",
+                                         f"paths.output_dir={source_dir}"]))
+    outputs = {name: json.loads((folder / "results" / "test.json").read_text())
+               for name, folder in (("source.pt", source_dir), ("conv.pt", run_dir))}
     assert len(outputs["source.pt"]) == len(outputs["conv.pt"]) > 0
     for a, b in zip(outputs["source.pt"], outputs["conv.pt"], strict=True):
         assert a["image_id"] == b["image_id"]

@@ -24,8 +24,7 @@ from cigpose.evaluation.paired import (
 )
 from cigpose.evaluation.results import WHOLEBODY_FIELDS
 from cigpose.synth.generate import generate_dataset
-
-HALF_AP = 51 / 101  # precision 1 up to recall 0.5, then no further true positive: 51 of 101 recall points
+from tests.helpers import HALF_AP, exact_results, half_missed
 
 
 @pytest.fixture(scope="module")
@@ -34,28 +33,6 @@ def tiny(tmp_path_factory: pytest.TempPathFactory) -> dict[str, dict]:
     root = tmp_path_factory.mktemp("paired") / "synthetic"
     generate_dataset(root, num_train=1, num_val=12, num_val_ood=12, workers=1)
     return {split: json.loads((root / "annotations" / f"{split}.json").read_text()) for split in ("val", "val_ood")}
-
-
-def exact_results(annotations: dict, missed: set[int] = frozenset()) -> list[dict]:
-    """One result per person at its true keypoints (score 1 each), best-scored first in file
-    order; people whose index is in ``missed`` are predicted 1000 px away with the lowest scores."""
-    results = []
-    count = len(annotations["annotations"])
-    for index, ann in enumerate(annotations["annotations"]):
-        entry = {"image_id": ann["image_id"], "category_id": 1,
-                 "score": (0.1 if index in missed else 0.5) + 0.4 * (count - index) / count}
-        for field, _ in WHOLEBODY_FIELDS:
-            triples = np.asarray(ann[field], dtype=np.float64).reshape(-1, 3)
-            triples[:, 2] = 1.0
-            if index in missed:
-                triples[:, :2] += 1000.0
-            entry[field] = triples.ravel().tolist()
-        results.append(entry)
-    return results
-
-
-def half_missed(annotations: dict) -> set[int]:
-    return set(range(0, len(annotations["annotations"]), 2))  # every other person: exactly half
 
 
 def scored(tiny: dict, missed_on_ood: bool) -> tuple[SplitScores, SplitScores]:

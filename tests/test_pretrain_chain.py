@@ -17,8 +17,7 @@ from cigpose.checkpoint import CheckpointError, safe_load
 from cigpose.models.build import build_model
 from cigpose.models.weights import export_backbone
 from cigpose.models.weights import verify_backbone as verify
-from tests.helpers import csv_rows, train_in_process
-from tests.test_train import experiment_run
+from tests.helpers import csv_rows, experiment_run, train_in_process
 
 
 @pytest.fixture(scope="module")

@@ -10,15 +10,7 @@ import pytest
 import torch
 
 from cigpose.training.outputs import resolve_ckpt_path
-from tests.helpers import csv_rows, train_in_process
-
-TINY = ["experiment=smoke_fixtures", "data.input_size=[64,64]", "data.sigma=[1.2,1.4]",
-        "test=false", "trainer.deterministic=true", "data.num_workers=0", "data.stage2_epoch=1",
-        "trainer.check_val_every_n_epoch=3", "callbacks.prediction_images=null"]  # the faults tests' base too
-
-
-def load(path: Path) -> dict:
-    return torch.load(path, map_location="cpu", weights_only=False)
+from tests.helpers import TINY, csv_rows, load_checkpoint, train_in_process
 
 
 @pytest.fixture(scope="module")
@@ -27,7 +19,7 @@ def runs(coco_fixtures: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[
     straight, resumed = work / "straight", work / "resumed"
     train_in_process(*TINY, "trainer.max_epochs=4", output_dir=straight)
     train_in_process(*TINY, "trainer.max_epochs=2", output_dir=resumed)
-    first_half = load(resumed / "checkpoints" / "last.ckpt")
+    first_half = load_checkpoint(resumed / "checkpoints" / "last.ckpt")
     train_in_process(*TINY, "trainer.max_epochs=4", "ckpt_path=last", output_dir=resumed)
     return {"straight": straight, "resumed": resumed, "first_half": first_half}
 
@@ -35,8 +27,8 @@ def runs(coco_fixtures: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[
 def test_last_checkpoint_is_written_every_epoch_and_continued(runs: dict) -> None:
     first_half = runs["first_half"]
     assert (first_half["epoch"], first_half["global_step"]) == (1, 2)  # no validation yet
-    a = load(runs["straight"] / "checkpoints" / "last.ckpt")
-    b = load(runs["resumed"] / "checkpoints" / "last.ckpt")
+    a = load_checkpoint(runs["straight"] / "checkpoints" / "last.ckpt")
+    b = load_checkpoint(runs["resumed"] / "checkpoints" / "last.ckpt")
     # the last epoch (3) comes after the last validation (2): last.ckpt must still hold it
     assert (a["epoch"], a["global_step"]) == (b["epoch"], b["global_step"]) == (3, 4)
     assert a["lr_schedulers"] == b["lr_schedulers"]
@@ -56,8 +48,8 @@ def test_last_checkpoint_is_written_every_epoch_and_continued(runs: dict) -> Non
 def test_resume_is_bitwise_exact(runs: dict) -> None:
     # needs: last.ckpt every epoch, the stage/epoch applied after Lightning restores the loops,
     # and a (seed, epoch) shuffle order independent of torch's global generator
-    a = load(runs["straight"] / "checkpoints" / "last.ckpt")
-    b = load(runs["resumed"] / "checkpoints" / "last.ckpt")
+    a = load_checkpoint(runs["straight"] / "checkpoints" / "last.ckpt")
+    b = load_checkpoint(runs["resumed"] / "checkpoints" / "last.ckpt")
     assert a["state_dict"].keys() == b["state_dict"].keys()
     for key in a["state_dict"]:  # live (net.*) and EMA (ema.module.*) weights and buffers
         assert torch.equal(a["state_dict"][key], b["state_dict"][key]), key

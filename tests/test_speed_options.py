@@ -26,8 +26,7 @@ from cigpose.evaluation.coco_eval import evaluate
 from cigpose.models import CIGPose
 from cigpose.training.module import PoseLitModule
 from cigpose.training.run import build
-from tests.helpers import DEBUG, cigpose_train, csv_rows, settle_batchnorm, train_in_process
-from tests.test_resume import TINY, load
+from tests.helpers import DEBUG, TINY, cigpose_train, csv_rows, load_checkpoint, settle_batchnorm, train_in_process
 
 SPEED = ["module.channels_last=true", "module.compile=true"]
 
@@ -181,7 +180,7 @@ def test_train_channels_last_bf16_runs(coco_fixtures: Path, tmp_path: Path) -> N
     ap = [float(r["val/whole_body/AP"]) for r in rows if r.get("val/whole_body/AP")]
     rescored = evaluate(coco_fixtures / "test_coco_wholebody.json", run_dir / "results" / "val.json", "coco_wholebody")
     assert ap == [pytest.approx(rescored["whole_body/AP"], abs=1e-6)]
-    ckpt = load(run_dir / "checkpoints" / "last.ckpt")
+    ckpt = load_checkpoint(run_dir / "checkpoints" / "last.ckpt")
     assert ckpt["hyper_parameters"]["channels_last"] is True
     assert not {"channels_last", "compile"} & set(ckpt["model"])  # the architecture only
 
@@ -193,6 +192,6 @@ def test_train_compiled_checkpoint_keys_unchanged(coco_fixtures: Path, tmp_path:
     for name, extra in {"plain": [], "compiled": ["module.compile=true"]}.items():
         run_dir = tmp_path / name
         cigpose_train(*TINY, "trainer.max_epochs=1", *extra, f"hydra.run.dir={run_dir}", cwd=tmp_path)
-        runs[name] = load(run_dir / "checkpoints" / "last.ckpt")
+        runs[name] = load_checkpoint(run_dir / "checkpoints" / "last.ckpt")
     assert list(runs["compiled"]["state_dict"]) == list(runs["plain"]["state_dict"])
     assert runs["compiled"]["hyper_parameters"]["compile"] is True

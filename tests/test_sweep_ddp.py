@@ -22,8 +22,7 @@ from omegaconf import DictConfig, OmegaConf, open_dict, read_write
 from cigpose.config import RANK_MARKER, register_resolvers
 from cigpose.paths import config_dir
 from cigpose.training import ddp_sweep
-from tests.test_loggers import wandb_run
-from tests.test_train import cigpose_train
+from tests.helpers import cigpose_train, wandb_run
 
 REAL_POPEN = subprocess.Popen
 SWEEP = "/tmp/a sweep, k=1/it's"

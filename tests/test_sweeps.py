@@ -1,4 +1,5 @@
-"""Real 2-job multiruns (basic and submitit_local launchers), ``cigpose-sweep-table``, and a
+"""Real 2-job multiruns (basic and submitit_local launchers) with a W&B run per job,
+``cigpose-sweep-table``, and a
 3-job sweep killed (SIGKILL) midway whose rerun skips the finished job, resumes the stopped one
 from its own checkpoint and runs the rest."""
 
@@ -16,7 +17,7 @@ from hydra import initialize_config_dir
 
 from cigpose.config import register_resolvers
 from cigpose.paths import config_dir
-from tests.helpers import cigpose_train, script
+from tests.helpers import ENV, cigpose_train, script, start, wait_for, wandb_run
 
 TINY = ["experiment=smoke_fixtures", "data.input_size=[64,64]", "data.sigma=[1.2,1.4]",
         "trainer.max_epochs=1", "trainer.check_val_every_n_epoch=1",
@@ -32,30 +33,45 @@ def sweep_table(sweep_dir: Path) -> list[list[str]]:
 
 
 def check_sweep(sweep_dir: Path) -> None:
-    for job in ("0", "1"):
-        metrics = json.loads((sweep_dir / job / "metrics.json").read_text())
-        assert 0.0 <= metrics["whole_body/AP"] <= 1.0
-        assert f"model.cim.k_train={1 if job == '0' else 13}" in metrics["overrides"]
+    """Both jobs finished with their own override and the table lists each with its metrics."""
+    metrics = {job: json.loads((sweep_dir / job / "metrics.json").read_text()) for job in ("0", "1")}
+    for job, k_train in (("0", 1), ("1", 13)):
+        assert metrics[job]["status"] == "finished"
+        assert f"model.cim.k_train={k_train}" in metrics[job]["overrides"]
     header, rule, *rows = sweep_table(sweep_dir)
     assert header[:2] == ["job", "model.cim.k_train"] and "whole_body/AP" in header
     assert set(rule) == {"---"}
     assert [row[:2] for row in rows] == [["0", "1"], ["1", "13"]]
     column = header.index("whole_body/AP")
-    assert all(0.0 <= float(row[column]) <= 1.0 for row in rows)
+    for row in rows:  # the table shows each job's own value, to its 4 decimals
+        assert row[column] == f"{metrics[row[0]]['whole_body/AP']:.4f}"
 
 
 @pytest.mark.parametrize("launcher", ["basic", "submitit_local"])
-def test_two_job_multirun(launcher: str, coco_fixtures: Path, tmp_path: Path) -> None:
+def test_two_job_multirun_is_tabulated_and_each_job_is_its_own_wandb_run(
+        launcher: str, coco_fixtures: Path, tmp_path: Path) -> None:
+    """A real 2-job multirun (``model.cim.k_train=1,13``) per launcher, logging to W&B offline:
+    ``cigpose-sweep-table`` lists both jobs, and each job is its own W&B run with its resolved
+    config, named by its overrides and grouped by the sweep."""
     sweep_dir = tmp_path / "sweep"
     extra = ["hydra.launcher.timeout_min=10", "hydra.launcher.cpus_per_task=1"] \
         if launcher == "submitit_local" else []
     # submitit_local runs both jobs at once: one thread each, or they thrash on 2 cores
-    env = {"OMP_NUM_THREADS": "1"} if launcher == "submitit_local" else {}
-    cigpose_train("-m", f"hydra/launcher={launcher}", *TINY, *extra,
-                  f"hydra.sweep.dir={sweep_dir}", cwd=tmp_path, env=env)
+    env = {"WANDB_MODE": "offline", "WANDB_DIR": str(tmp_path / "wandb_dir"), "WANDB_SILENT": "true",
+           "WANDB_DISABLE_GIT": "true", "OMP_NUM_THREADS": "1"}
+    cigpose_train("-m", f"hydra/launcher={launcher}", *TINY, "logger=wandb", "logger.wandb.offline=true",
+                  *extra, f"hydra.sweep.dir={sweep_dir}", cwd=tmp_path, env=env)
     if launcher == "submitit_local":
         assert len(list((sweep_dir / ".submitit").glob("*/*_result.pkl"))) == 2
     check_sweep(sweep_dir)
+    runs = [wandb_run(sweep_dir / job) for job in ("0", "1")]
+    assert runs[0]["id"] != runs[1]["id"]
+    for run, k_train in zip(runs, (1, 13), strict=True):
+        assert run["config"]["model"]["cim"]["k_train"] == k_train  # the job's own resolved config
+        assert f"model.cim.k_train={k_train}" in run["name"]  # named by its overrides
+        assert run["group"] == str(sweep_dir)  # the sweep groups them
+        assert {"loss/total", "val/whole_body/AP", "test/whole_body/AP"} <= run["metrics"]
+        assert run["exit"] == 0  # finished when its job ended
 
 
 def test_sweep_table_without_jobs_fails_clearly(tmp_path: Path) -> None:
@@ -85,10 +101,9 @@ def test_a_killed_sweep_resumes_where_it_stopped(coco_fixtures: Path, tmp_path: 
     """Jobs 0 1 2 (basic launcher, one process): job 1 pauses at its second epoch and the whole
     sweep is SIGKILLed there. The same command again: job 0 is not rerun (files untouched), job 1
     continues from its last.ckpt, job 2 runs; the table lists all three as finished."""
-    from tests.test_faults import ENV, command, start, wait_for
-
     sweep, marker = tmp_path / "sweep", tmp_path / "paused.json"
-    argv = [*command(), "-m", "experiment=smoke_fixtures", "data.input_size=[64,64]", "data.sigma=[1.2,1.4]",
+    argv = [*script("cigpose-train"), "-m", "experiment=smoke_fixtures", "data.input_size=[64,64]",
+            "data.sigma=[1.2,1.4]",
             "data.batch_size=4", "data.num_workers=0", "trainer.max_epochs=2", "trainer.check_val_every_n_epoch=1",
             "test=false", "callbacks.prediction_images=null", "callbacks.progress_bar=null",
             "+callbacks.pause._target_=tests.fault_callbacks.PauseAt", "+callbacks.pause.batch=0",

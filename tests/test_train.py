@@ -11,14 +11,8 @@ import numpy as np
 import pytest
 import yaml
 
-from tests.helpers import cigpose_train, csv_rows, train_in_process
-
-
-def experiment_run(experiment: str, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """``cigpose-train experiment=EXPERIMENT`` from a fresh folder; returns its run dir."""
-    work = tmp_path_factory.mktemp(f"{experiment}_cwd")
-    cigpose_train(f"experiment={experiment}", f"hydra.run.dir={work / 'run'}", cwd=work)
-    return work / "run"
+from cigpose.evaluation import evaluate
+from tests.helpers import csv_rows, experiment_run, train_in_process
 
 
 @pytest.fixture(scope="module")
@@ -42,9 +36,11 @@ def test_smoke_run_validated_with_wholebody_metrics(smoke_run: Path) -> None:
     for row in val:
         for part in ("whole_body", "body", "foot", "face", "hand"):
             assert 0.0 <= float(row[f"val/{part}/AP"]) <= 1.0
+    logged = json.loads((smoke_run / "metrics.json").read_text())["logged"]
+    assert float(val[-1]["val/whole_body/AP"]) == pytest.approx(logged["val/whole_body/AP"], abs=1e-6)
 
 
-def test_smoke_run_metrics_json_uses_cigpose_score_names(smoke_run: Path) -> None:
+def test_smoke_run_metrics_json_uses_cigpose_score_names(smoke_run: Path, coco_fixtures: Path) -> None:
     metrics = json.loads((smoke_run / "metrics.json").read_text())
     for key in ("whole_body/AP", "body/AP", "foot/AP", "face/AP", "hand/AP", "whole_body/AR"):
         assert isinstance(metrics[key], float) and -1.0 <= metrics[key] <= 1.0, key
@@ -52,6 +48,11 @@ def test_smoke_run_metrics_json_uses_cigpose_score_names(smoke_run: Path) -> Non
     assert metrics["name"] == "smoke_fixtures"
     assert "experiment=smoke_fixtures" in metrics["overrides"]
     assert "val/whole_body/AP" in metrics["logged"] and "loss/kpt_epoch" in metrics["logged"]
+    # the test metrics are those of the results file it wrote, scored again from the files
+    rescored = evaluate(coco_fixtures / "test_coco_wholebody.json", smoke_run / "results" / "test.json",
+                        "coco_wholebody")
+    for key, value in rescored.items():
+        assert metrics[key] == pytest.approx(value, abs=1e-6), key
 
 
 def test_smoke_run_writes_checkpoints_results_config_and_images(

@@ -16,11 +16,11 @@ call it:
   at most 20 detections, AP_easy/medium/hard over images with ``crowdIndex`` < 0.2, < 0.8, ≥ 0.8.
 
 Two backends give these numbers (``backend=`` or the ``CIGPOSE_EVAL_BACKEND`` variable):
-``numpy`` (``cigpose.evaluation.oks_eval``, vectorised: 26× / 23× / 16× faster on 10k / 50k /
-200k whole-body results, BENCHMARKS.md) and ``xtcocotools``
-(the toolkit itself). ``auto`` (default) uses numpy after a once-per-process self-check
-against xtcocotools on a small built-in case, and falls back to xtcocotools (with a warning)
-if that check or a numpy evaluation fails. The backend used is logged once.
+``numpy`` (``cigpose.evaluation.oks_eval``, vectorised: 23× / 19× faster on 50k / 200k
+whole-body results on 2 cores, BENCHMARKS.md) and ``xtcocotools`` (the toolkit itself).
+``auto`` (default) uses numpy after a once-per-process self-check against xtcocotools on a
+small built-in case, and falls back to xtcocotools (with a warning) if that check or a numpy
+evaluation fails. The backend used is logged once.
 
 Values are those of ``COCOeval.stats``; like the toolkit, a metric with no ground truth in its
 area range is -1.
@@ -36,8 +36,10 @@ import os
 import warnings
 import weakref
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Executor, Future, ThreadPoolExecutor
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from xtcocotools.coco import COCO
@@ -323,21 +325,14 @@ def _wholebody_parts() -> dict[str, oks_eval.Part]:
     return parts
 
 
-def wholebody_arrays(
-    annotations: dict, results: list[dict]
-) -> tuple[oks_eval.GroundTruth, oks_eval.Detections]:
-    """A loaded COCO-WholeBody annotation dict and a results list as the numpy backend's arrays
-    (results on images the annotations do not list are kept with image index -1: not scored)."""
-    fields = list(result_fields("coco_wholebody").items())
-    ground_truth = oks_eval.ground_truth_arrays(annotations, fields)
-    detections = oks_eval.detection_arrays(results, fields, ground_truth,
-                                           list(_WHOLEBODY_SCORE_KEYS.values()))
-    return ground_truth, detections
+def wholebody_ground_truth(annotations: dict) -> oks_eval.GroundTruth:
+    """A loaded COCO-WholeBody annotation dict as the numpy backend's arrays."""
+    return oks_eval.ground_truth_arrays(annotations, list(result_fields("coco_wholebody").items()))
 
 
 def eval_threads() -> int:
-    """Threads the whole-body evaluation spreads its parts over: ``$CIGPOSE_EVAL_THREADS``, else
-    one per core up to the six parts (numpy releases the GIL in the array work)."""
+    """Worker threads of the whole-body evaluation (``match_wholebody``): ``$CIGPOSE_EVAL_THREADS``,
+    else one per core up to the six parts; 1: everything in order on the calling thread."""
     value = os.environ.get(THREADS_ENV)
     if value is not None:
         if not value.isdigit() or int(value) < 1:
@@ -346,37 +341,77 @@ def eval_threads() -> int:
     return max(1, min(len(_WHOLEBODY_SCORE_KEYS), os.cpu_count() or 1))
 
 
-def _map(function: Callable, items: list, threads: int) -> list:
-    """``[function(item) for item in items]``, on ``threads`` threads when more than one."""
-    if threads <= 1 or len(items) <= 1:
-        return [function(item) for item in items]
-    with ThreadPoolExecutor(min(threads, len(items))) as pool:
-        return list(pool.map(function, items))
+class _Inline(Executor):
+    """An executor that runs each call when it is submitted (the one-thread case)."""
+
+    def submit(self, fn: Callable, /, *args, **kwargs) -> Future:
+        future: Future = Future()
+        try:
+            future.set_result(fn(*args, **kwargs))
+        except BaseException as err:  # noqa: BLE001 - handed to the caller by .result()
+            future.set_exception(err)
+        return future
+
+
+@dataclass
+class WholebodyMatch:
+    """The numpy backend's six COCO-WholeBody passes over one results list (``match_wholebody``)."""
+
+    detections: oks_eval.Detections
+    pairs: oks_eval.Pairs  # every same-image (detection, person) pair
+    terms: dict[str, oks_eval.OksTerms]  # part -> OKS terms of every pair
+    parts: dict[str, Any]  # part -> finish(its Matched), in evaluation order
 
 
 def match_wholebody(
-    ground_truth: oks_eval.GroundTruth, detections: oks_eval.Detections, sigmas: np.ndarray,
-    threads: int = 1,
-) -> tuple[oks_eval.Pairs, dict[str, oks_eval.OksTerms], dict[str, oks_eval.Matched]]:
+    ground_truth: oks_eval.GroundTruth, results: list[dict], sigmas: np.ndarray,
+    threads: int = 1, finish: Callable[[oks_eval.Matched], Any] | None = None,
+) -> WholebodyMatch:
     """The six COCO-WholeBody passes (body, foot, face, lefthand, righthand, whole_body) of the
-    numpy backend: every same-image (detection, person) pair, their OKS terms and the matched
-    evaluation, per part. One pair list serves all six; the whole body's terms are the sums of
-    its parts'. The parts run on ``threads`` threads (the results do not depend on it)."""
-    pairs = oks_eval.all_pairs(ground_truth, detections)
+    numpy backend on a checked results list.
+
+    One pair list serves all six; the whole body's terms are the sums of its parts'. With
+    ``threads`` > 1 the work is pipelined: each result field (``keypoints``, ``foot_kpts``,
+    ...) holds one part, and that part's OKS terms, matching and ``finish`` (e.g.
+    ``oks_eval.keypoint_stats``; default: keep the ``Matched``) run on a worker thread as soon
+    as its field is converted, while this thread converts the next (the conversion holds the
+    GIL, the array work mostly does not). The results do not depend on ``threads``.
+    """
     parts = _wholebody_parts()
-    names = [name for name in parts if name != "whole_body"]
-    terms = dict(zip(names, _map(
-        lambda name: oks_eval.oks_terms(ground_truth, detections, pairs, parts[name],
-                                        sigmas[parts[name].start : parts[name].stop], use_area=True),
-        names, threads), strict=True))
-    terms["whole_body"] = sum(terms.values(), start=oks_eval.OksTerms(0.0, 0, 0.0, 0))
-    largest_first = sorted(parts, key=lambda name: parts[name].start - parts[name].stop)
-    matched = dict(zip(largest_first, _map(
-        lambda name: oks_eval.match_part(ground_truth, detections, parts[name],
-                                         sigmas[parts[name].start : parts[name].stop], use_area=True,
-                                         pairs=pairs, terms=terms[name]),
-        largest_first, threads), strict=True))
-    return pairs, terms, {name: matched[name] for name in parts}
+    names = [name for name in parts if name != "whole_body"]  # the fields' order
+    fields = list(result_fields("coco_wholebody").items())
+    finish = finish or (lambda matched: matched)
+    pairs: list[oks_eval.Pairs] = []
+
+    def part_terms(dt: oks_eval.Detections, name: str) -> oks_eval.OksTerms:
+        part = parts[name]
+        return oks_eval.oks_terms(ground_truth, dt, pairs[0], part,
+                                  sigmas[part.start : part.stop], use_area=True)
+
+    def part_result(dt: oks_eval.Detections, name: str, terms: Future) -> Any:
+        part = parts[name]
+        return finish(oks_eval.match_part(ground_truth, dt, part, sigmas[part.start : part.stop],
+                                          use_area=True, pairs=pairs[0], terms=terms.result()))
+
+    terms, results_of = {}, {}
+    with ThreadPoolExecutor(threads) if threads > 1 else _Inline() as pool:
+        def field_done(dt: oks_eval.Detections, index: int) -> None:
+            if not pairs:  # image and category are known before any field
+                pairs.append(oks_eval.all_pairs(ground_truth, dt))
+            name = names[index]
+            terms[name] = pool.submit(part_terms, dt, name)
+            results_of[name] = pool.submit(part_result, dt, name, terms[name])
+
+        detections = oks_eval.detection_arrays(results, fields, ground_truth,
+                                               list(_WHOLEBODY_SCORE_KEYS.values()), field_done)
+        summed: Future = Future()
+        summed.set_result(sum((terms[name].result() for name in names),
+                              start=oks_eval.OksTerms(0.0, 0, 0.0, 0)))
+        terms["whole_body"] = summed
+        results_of["whole_body"] = pool.submit(part_result, detections, "whole_body", summed)
+        parts_done = {name: results_of[name].result() for name in parts}
+    return WholebodyMatch(detections, pairs[0], {name: f.result() for name, f in terms.items()},
+                          parts_done)
 
 
 def evaluate_numpy(
@@ -394,27 +429,24 @@ def evaluate_numpy(
     num_keypoints = sum(count for _, count in fields)
     if len(sigmas) != num_keypoints:
         raise ValueError(f"{dataset} needs {num_keypoints} sigmas, got {len(sigmas)}")
-    score_keys = list(_WHOLEBODY_SCORE_KEYS.values()) if dataset == "coco_wholebody" else []
-    detections = oks_eval.detection_arrays(results, fields, ground_truth, score_keys)
+    if dataset == "coco_wholebody":
+        stats = match_wholebody(ground_truth, results, sigmas, eval_threads(),
+                                oks_eval.keypoint_stats).parts
+        stats["hand"] = (stats["lefthand"] + stats["righthand"]) / 2
+        return {
+            f"{part}/{stat}": float(value)
+            for part in WHOLEBODY_PARTS
+            for stat, value in zip(KEYPOINT_STATS, stats[part], strict=True)
+        }
+    detections = oks_eval.detection_arrays(results, fields, ground_truth)
     if dataset == "coco":
         matched = oks_eval.match_part(ground_truth, detections, oks_eval.Part(0, num_keypoints),
                                       sigmas, use_area=True)
         return dict(zip(KEYPOINT_STATS, oks_eval.keypoint_stats(matched).tolist(), strict=True))
-    if dataset == "crowdpose":
-        part = oks_eval.Part(0, num_keypoints, crowd_ignore=True)
-        matched = oks_eval.match_part(ground_truth, detections, part, sigmas, use_area=False)
-        stats = oks_eval.crowdpose_stats(matched, ground_truth.crowd_index)
-        return dict(zip(CROWDPOSE_STATS, stats.tolist(), strict=True))
-    threads = eval_threads()
-    matched = match_wholebody(ground_truth, detections, sigmas, threads)[2]
-    stats = dict(zip(matched, _map(oks_eval.keypoint_stats, list(matched.values()), threads),
-                     strict=True))
-    stats["hand"] = (stats["lefthand"] + stats["righthand"]) / 2
-    return {
-        f"{part}/{stat}": float(value)
-        for part in WHOLEBODY_PARTS
-        for stat, value in zip(KEYPOINT_STATS, stats[part], strict=True)
-    }
+    part = oks_eval.Part(0, num_keypoints, crowd_ignore=True)  # crowdpose
+    matched = oks_eval.match_part(ground_truth, detections, part, sigmas, use_area=False)
+    stats = oks_eval.crowdpose_stats(matched, ground_truth.crowd_index)
+    return dict(zip(CROWDPOSE_STATS, stats.tolist(), strict=True))
 
 
 def _print_summary(metrics: dict[str, float]) -> None:

@@ -25,7 +25,7 @@ from pathlib import Path
 import numpy as np
 
 from cigpose.evaluation import oks_eval
-from cigpose.evaluation.coco_eval import dataset_sigmas, match_wholebody, wholebody_arrays
+from cigpose.evaluation.coco_eval import dataset_sigmas, match_wholebody, wholebody_ground_truth
 
 BODY = slice(0, 17)
 HAND = slice(91, 133)
@@ -53,10 +53,11 @@ class SplitScores:
 
     @classmethod
     def score(cls, annotations: dict, results: list[dict]) -> SplitScores:
-        gt, dt = wholebody_arrays(annotations, results)
+        gt = wholebody_ground_truth(annotations)
         if (gt.image < 0).any():
             raise ValueError("an annotation refers to an image the file does not list")
-        pairs, terms, matched = match_wholebody(gt, dt, dataset_sigmas("coco_wholebody"))
+        match = match_wholebody(gt, results, dataset_sigmas("coco_wholebody"))
+        dt, pairs, terms, matched = match.detections, match.pairs, match.terms, match.parts
         order, _ = oks_eval.person_order(gt)  # evaluated person i is annotation order[i]
         num = len(gt.image)
         hidden = np.array([a.get("spurious_object", {}).get("keypoint", -1)
