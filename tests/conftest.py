@@ -29,3 +29,19 @@ def pytest_configure(config: pytest.Config) -> None:
         os.environ["OMP_NUM_THREADS"] = "1"
         torch.set_num_threads(1)
 
+
+
+# The longest test files (``--durations``: real training runs and subprocesses), longest first.
+# ``make test`` gives each worker whole files (``--dist loadfile``) in collection order; starting
+# these first (longest-processing-time-first) keeps one worker from being left alone with a long
+# file at the end. Only the order changes: every test and its module's fixtures stay as they are.
+LONGEST_FILES = ("test_faults", "test_sweeps", "test_inference", "test_train", "test_pretrain_chain",
+                 "test_ddp", "test_experiments", "test_resume")
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    def rank(item: pytest.Item) -> int:
+        name = item.module.__name__.rsplit(".", 1)[-1] if getattr(item, "module", None) else ""
+        return LONGEST_FILES.index(name) if name in LONGEST_FILES else len(LONGEST_FILES)
+
+    items.sort(key=rank)  # stable: the order within a file and among the others is kept
