@@ -30,7 +30,6 @@ def pytest_configure(config: pytest.Config) -> None:
         torch.set_num_threads(1)
 
 
-
 # The longest test files (``--durations``: real training runs and subprocesses), longest first.
 # ``make test`` gives each worker whole files (``--dist loadfile``) in collection order; starting
 # these first (longest-processing-time-first) keeps one worker from being left alone with a long

@@ -55,9 +55,16 @@ def train_in_process(*overrides: str, output_dir: Path) -> dict[str, float]:
     return train(cfg)
 
 
-def csv_rows(run_dir: Path, version: int = 0) -> list[dict[str, str]]:
-    with open(run_dir / "csv" / f"version_{version}" / "metrics.csv") as handle:
-        return list(csv.DictReader(handle))
+def csv_rows(run_dir: Path, version: int | None = 0) -> list[dict[str, str]]:
+    """The CSV logger's rows of ``run_dir``: one version, or (``None``) every version in order
+    (a resumed run logs into the next one)."""
+    files = [run_dir / "csv" / f"version_{version}" / "metrics.csv"] if version is not None else \
+        sorted((run_dir / "csv").glob("version_*/metrics.csv"), key=lambda f: int(f.parent.name[8:]))
+    rows: list[dict[str, str]] = []
+    for file in files:
+        with file.open() as handle:
+            rows += list(csv.DictReader(handle))
+    return rows
 
 
 def settle_batchnorm(model: torch.nn.Module, input_size: tuple[int, int], batch: int = 8) -> None:

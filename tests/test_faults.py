@@ -13,7 +13,6 @@ out-of-range config value (``test_experiment_configs.py::test_bad_values_fail_na
 from __future__ import annotations
 
 import contextlib
-import csv
 import json
 import os
 import re
@@ -37,7 +36,7 @@ from cigpose.data.dataset import MAX_UNREADABLE_BEFORE_ANY_READABLE, TopDownData
 from cigpose.data.transforms import Compose, EncodeTargets
 from cigpose.evaluation.results import write_results
 from cigpose.training.outputs import resolve_ckpt_path, write_metrics
-from tests.helpers import ENV, cigpose_train, log_tail, pause_at, script, start, wait_for
+from tests.helpers import ENV, cigpose_train, csv_rows, log_tail, pause_at, script, start, wait_for
 
 TRAIN = script("cigpose-train")
 STEPS_PER_EPOCH = 3  # 12 labelled fixture people, batch 4
@@ -66,14 +65,6 @@ def assert_same_training_state(a: dict, b: dict) -> None:
             other = b["optimizer_states"][0]["state"][index][name]
             assert torch.equal(torch.as_tensor(value), torch.as_tensor(other)), (index, name)
     assert a["lr_schedulers"] == b["lr_schedulers"]
-
-
-def csv_rows(run_dir: Path) -> list[dict[str, str]]:
-    rows = []
-    for path in sorted((run_dir / "csv").glob("version_*/metrics.csv")):
-        with path.open() as handle:
-            rows += list(csv.DictReader(handle))
-    return rows
 
 
 def all_finite(checkpoint: dict) -> bool:
@@ -331,7 +322,7 @@ def test_training_on_thousands_of_broken_files_logs_skips_per_epoch(coco_fixture
     source = f"data.train.sources=[{{ann_file:'{ann}',image_root:'{tmp_path}'}}]"
     run = tmp_path / "run"
     cigpose_train(*TINY, source, "+trainer.limit_train_batches=3", f"hydra.run.dir={run}", cwd=tmp_path, env=ENV)
-    skips = {int(r["epoch"]): float(r["data/resampled_unreadable"]) for r in csv_rows(run)
+    skips = {int(r["epoch"]): float(r["data/resampled_unreadable"]) for r in csv_rows(run, version=None)
              if r.get("data/resampled_unreadable")}
     assert sorted(skips) == [0, 1] and all(v >= 1 for v in skips.values()), skips
     assert safe_load(run / "checkpoints" / "last.ckpt")["global_step"] == 6
@@ -360,7 +351,7 @@ def test_nonfinite_losses_are_skipped_counted_and_repeated_ones_stop_the_run(
     log = (run / "train.log").read_text()
     assert "non-finite loss at global step" in log and "(1 so far, 1 in a row)" in log
     assert "(3 so far, 2 in a row)" in log
-    rows = csv_rows(run)
+    rows = csv_rows(run, version=None)
     counted = {int(r["step"]): float(r["fault/nonfinite_steps"]) for r in rows if r.get("fault/nonfinite_steps")}
     assert counted[1] == 1.0 and counted[4] == 2.0  # logged at the faulty steps (Lightning repeats it after)
     assert np.isfinite([float(r["loss/kpt_step"]) for r in rows if r.get("loss/kpt_step")]).all()

@@ -381,37 +381,39 @@ def match_wholebody(
     names = [name for name in parts if name != "whole_body"]  # the fields' order
     fields = list(result_fields("coco_wholebody").items())
     finish = finish or (lambda matched: matched)
-    pairs: list[oks_eval.Pairs] = []
+    pairs: oks_eval.Pairs | None = None  # set once image and category are known (first field)
 
     def part_terms(dt: oks_eval.Detections, name: str) -> oks_eval.OksTerms:
         part = parts[name]
-        return oks_eval.oks_terms(ground_truth, dt, pairs[0], part,
-                                  sigmas[part.start : part.stop], use_area=True)
+        return oks_eval.oks_terms(ground_truth, dt, pairs, part, sigmas[part.start : part.stop],
+                                  use_area=True)
 
-    def part_result(dt: oks_eval.Detections, name: str, terms: Future) -> Any:
+    def whole_body_terms() -> oks_eval.OksTerms:
+        return sum((terms[name].result() for name in names), start=oks_eval.OksTerms(0.0, 0, 0.0, 0))
+
+    def part_result(dt: oks_eval.Detections, name: str) -> Any:
         part = parts[name]
         return finish(oks_eval.match_part(ground_truth, dt, part, sigmas[part.start : part.stop],
-                                          use_area=True, pairs=pairs[0], terms=terms.result()))
+                                          use_area=True, pairs=pairs, terms=terms[name].result()))
 
-    terms, results_of = {}, {}
+    # Each task waits only on tasks submitted before it, which a FIFO pool has already started.
+    terms: dict[str, Future] = {}
+    results_of: dict[str, Future] = {}
     with ThreadPoolExecutor(threads) if threads > 1 else _Inline() as pool:
         def field_done(dt: oks_eval.Detections, index: int) -> None:
-            if not pairs:  # image and category are known before any field
-                pairs.append(oks_eval.all_pairs(ground_truth, dt))
+            nonlocal pairs
+            if pairs is None:
+                pairs = oks_eval.all_pairs(ground_truth, dt)
             name = names[index]
             terms[name] = pool.submit(part_terms, dt, name)
-            results_of[name] = pool.submit(part_result, dt, name, terms[name])
+            results_of[name] = pool.submit(part_result, dt, name)
 
         detections = oks_eval.detection_arrays(results, fields, ground_truth,
                                                list(_WHOLEBODY_SCORE_KEYS.values()), field_done)
-        summed: Future = Future()
-        summed.set_result(sum((terms[name].result() for name in names),
-                              start=oks_eval.OksTerms(0.0, 0, 0.0, 0)))
-        terms["whole_body"] = summed
-        results_of["whole_body"] = pool.submit(part_result, detections, "whole_body", summed)
-        parts_done = {name: results_of[name].result() for name in parts}
-    return WholebodyMatch(detections, pairs[0], {name: f.result() for name, f in terms.items()},
-                          parts_done)
+        terms["whole_body"] = pool.submit(whole_body_terms)
+        results_of["whole_body"] = pool.submit(part_result, detections, "whole_body")
+        done = {name: results_of[name].result() for name in parts}
+    return WholebodyMatch(detections, pairs, {name: f.result() for name, f in terms.items()}, done)
 
 
 def evaluate_numpy(

@@ -121,17 +121,21 @@ def _gc_paused() -> Iterator[None]:
             gc.enable()
 
 
-def _stack_fields(
-    entries: Sequence[dict], fields: Sequence[tuple[str, int]]
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(N, K) x, y and third value > 0 of ``fields`` (name, keypoint count), in order."""
-    total = sum(count for _, count in fields)
-    x, y, positive = np.empty((len(entries), total)), np.empty((len(entries), total)), \
-        np.empty((len(entries), total), bool)
+def _empty_stack(count: int, fields: Sequence[tuple[str, int]]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(N, K) x, y and bool arrays for ``count`` entries of ``fields`` (name, keypoint count)."""
+    total = sum(size for _, size in fields)
+    return np.empty((count, total)), np.empty((count, total)), np.empty((count, total), bool)
+
+
+def _fill_stack(entries: Sequence[dict], fields: Sequence[tuple[str, int]], x: np.ndarray, y: np.ndarray,
+                positive: np.ndarray, on_field: Callable[[int, slice], None] | None = None) -> None:
+    """Fill (N, K) ``x``, ``y`` and third value > 0 from ``fields``, one field after another;
+    ``on_field(i, columns)`` runs as soon as field ``i`` is in."""
     with _gc_paused():
-        for name, span in _field_spans(fields):
+        for index, (name, span) in enumerate(_field_spans(fields)):
             _fill_field(entries, name, x[:, span], y[:, span], positive[:, span])
-    return x, y, positive
+            if on_field is not None:
+                on_field(index, span)
 
 
 def _field_spans(fields: Sequence[tuple[str, int]]) -> Iterator[tuple[str, slice]]:
@@ -166,7 +170,8 @@ def ground_truth_arrays(dataset: dict, fields: Sequence[tuple[str, int]]) -> Gro
     category_ids = np.array(sorted({c["id"] for c in dataset.get("categories", [])}), np.int64)
     annotations = dataset.get("annotations", [])
     boxes = np.array([a["bbox"] for a in annotations], dtype=np.float64).reshape(-1, 4)
-    x, y, labelled = _stack_fields(annotations, fields)
+    x, y, labelled = _empty_stack(len(annotations), fields)
+    _fill_stack(annotations, fields, x, y, labelled)
     return GroundTruth(
         image_ids=image_ids,
         category_ids=category_ids,
@@ -207,24 +212,25 @@ def detection_arrays(
     image_ids = np.fromiter(map(itemgetter("image_id"), results), np.int64, count)
     category_ids = np.fromiter(map(methodcaller("get", "category_id", 1), results), np.int64,
                                count)
-    total = sum(size for _, size in fields)
+    x, y, positive = _empty_stack(count, fields)
     detections = Detections(
         image=_index_of(image_ids, ground_truth.image_ids),
         category=_index_of(category_ids, ground_truth.category_ids),
-        x=np.empty((count, total)),
-        y=np.empty((count, total)),
-        positive=np.empty((count, total), bool),
+        x=x,
+        y=y,
+        positive=positive,
         area=_box_areas(results),
         scores=scores,
     )
-    with _gc_paused():
-        for index, (name, span) in enumerate(_field_spans(fields)):
-            x, y = detections.x[:, span], detections.y[:, span]
-            _fill_field(results, name, x, y, detections.positive[:, span])
-            if detections.area is None:  # no bbox: the first field's keypoint extent
-                detections.area = (x.max(axis=1) - x.min(axis=1)) * (y.max(axis=1) - y.min(axis=1))
-            if on_field is not None:
-                on_field(detections, index)
+
+    def field_done(index: int, span: slice) -> None:
+        if detections.area is None:  # no bbox: the first field's keypoint extent
+            xs, ys = x[:, span], y[:, span]
+            detections.area = (xs.max(axis=1) - xs.min(axis=1)) * (ys.max(axis=1) - ys.min(axis=1))
+        if on_field is not None:
+            on_field(detections, index)
+
+    _fill_stack(results, fields, x, y, positive, field_done)
     return detections
 
 
