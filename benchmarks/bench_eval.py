@@ -106,9 +106,17 @@ def _peak_rss_mb() -> float:
 
 
 def measure(gt_file: Path, res_file: Path, backend: str, repeats: int) -> dict:
-    """One backend in this process: read time, median evaluate time, peak memory, metrics."""
-    from cigpose.evaluation import coco_eval
+    """One backend in this process: read time, median evaluate time, peak memory, metrics.
+
+    ``backend`` ``numpy-python``: the numpy backend with its Python conversion loop (as where
+    the compiled one was not built).
+    """
+    from cigpose.evaluation import coco_eval, oks_eval
     from cigpose.evaluation.results import read_results
+
+    if backend == "numpy-python":
+        oks_eval._stack, backend = None, "numpy"
+    conversion = "compiled" if oks_eval._stack is not None else "python"
 
     coco_eval.dataset_sigmas("coco_wholebody")  # imports the metainfo (torch) before timing
     start = time.perf_counter()
@@ -125,7 +133,7 @@ def measure(gt_file: Path, res_file: Path, backend: str, repeats: int) -> dict:
         times.append(time.perf_counter() - start)
     timed = times[1:] if backend == "numpy" else times
     return {"read_s": read_s, "first_evaluate_s": times[0], "evaluate_s": statistics.median(timed),
-            "times": times,
+            "times": times, "conversion": conversion if backend == "numpy" else "",
             "peak_rss_mb": _peak_rss_mb(), "evaluate_rss_mb": _peak_rss_mb() - loaded_mb,
             "metrics": metrics}
 
@@ -149,18 +157,24 @@ def rows_for_size(folder: Path, args: argparse.Namespace, size: int) -> list[dic
     for backend in args.backends:
         repeats = args.toolkit_repeats if backend == "xtcocotools" else args.repeats
         runs = {backend: None}
-        if backend == "numpy":  # its default (a worker per core, up to six), and 1 thread
-            runs = {f"numpy ({eval_threads()} threads)": None, "numpy (1 thread)": 1}
-        for label, threads in runs.items():
+        if backend == "numpy":  # its default (a worker per core, up to six), 1 thread, and
+            # the Python conversion loop (where the compiled one was not built)
+            runs = {f"numpy ({eval_threads()} threads)": (None, "numpy"),
+                    "numpy (1 thread)": (1, "numpy"),
+                    f"numpy ({eval_threads()} threads, Python conversion)": (None, "numpy-python")}
+        else:
+            runs = {backend: (None, backend)}
+        for label, (threads, child) in runs.items():
             measured[label] = measure_in_fresh_process(folder / "gt.json", folder / "results.json",
-                                                       backend, repeats, threads)
+                                                       child, repeats, threads)
             print(label, size, {k: v for k, v in measured[label].items() if k != "metrics"},
                   flush=True)
     reference = measured.get("xtcocotools")
     rows = []
     for backend, m in measured.items():
         row = {"backend": backend, "images": sizes["images"], "gt_persons": sizes["gt_persons"],
-               "results": sizes["results"], "whole_body_AP": round(m["metrics"]["whole_body/AP"], 4),
+               "results": sizes["results"], "conversion": m["conversion"],
+               "whole_body_AP": round(m["metrics"]["whole_body/AP"], 4),
                "read_s": round(m["read_s"], 1), "first_evaluate_s": round(m["first_evaluate_s"], 2),
                "evaluate_s": round(m["evaluate_s"], 2),
                "file_to_metrics_s": round(m["read_s"] + m["evaluate_s"], 1),
@@ -211,8 +225,9 @@ def main() -> None:
         "process: read_s = load the GT + read and check the results JSON (same code for both); "
         "evaluate_s = `evaluate(ground truth, results, backend=...)`, the six OKS passes "
         f"(numpy: median of {args.repeats} runs after a first, cold one, first_evaluate_s, each "
-        "including its GT conversion; numpy pipelines the parts on a worker thread per core, "
-        "$CIGPOSE_EVAL_THREADS, and is also timed on 1 thread; "
+        "including its GT conversion; numpy splits its OKS terms and six passes over a worker "
+        "thread per core, $CIGPOSE_EVAL_THREADS, and is also timed on 1 thread and with its "
+        "Python conversion loop instead of the compiled one (conversion column); "
         f"{args.toolkit_repeats} xtcocotools run(s)); file_to_metrics_s = both; peak_rss_mb = "
         "the process's peak RSS, evaluate_rss_mb = how far evaluating raised that peak above the "
         "one reached while loading the files (0: below the JSON parsing peak). The write_results "

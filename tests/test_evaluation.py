@@ -372,8 +372,54 @@ def test_numpy_backend_matches_toolkit_on_special_cases(tmp_path, seed):
     assert (ours["AP_easy"] == -1.0) == (seed > 0)
 
 
+@pytest.fixture(params=["compiled", "python"])
+def conversion(request, monkeypatch) -> str:
+    """The numpy backend reading results with its compiled loop (``_stack.c``), or with the
+    Python loop it falls back to where that extension was not built."""
+    if request.param == "python":
+        monkeypatch.setattr(coco_eval.oks_eval, "_stack", None)
+    return request.param
+
+
+def test_the_compiled_conversion_is_built():
+    """``make install`` compiles cigpose/evaluation/_stack.c (the evaluation speed relies on it)."""
+    assert coco_eval.oks_eval._stack is not None
+
+
+def test_compiled_and_python_conversion_read_the_same_arrays(monkeypatch):
+    """Floats, ints, bools, numpy scalars, tuples, part scores on some entries only: the same
+    arrays from both loops; the same error for what neither can read."""
+    oks_eval = coco_eval.oks_eval
+    ground_truth, results = coco_eval.self_check_case(3, WHOLEBODY_FIELDS, part_scores=True)
+    results[0]["keypoints"] = [int(v) for v in results[0]["keypoints"]]
+    results[1]["foot_kpts"] = tuple(np.float32(v) for v in results[1]["foot_kpts"])
+    results[2]["face_kpts"][2::3] = [True, False] * 34
+    results[3]["score"] = 1
+    gt = oks_eval.ground_truth_arrays(ground_truth, list(WHOLEBODY_FIELDS))
+    score_keys = ["score", "foot_score", "face_score", "lefthand_score", "wholebody_score"]
+    compiled = oks_eval.detection_arrays(results, list(WHOLEBODY_FIELDS), gt, score_keys)
+    bad = [dict(entry) for entry in results]
+    bad[4] = {**bad[4], "lefthand_kpts": [0.0] * 62 + [None]}
+    with pytest.raises(ValueError) as compiled_error:
+        oks_eval.detection_arrays(bad, list(WHOLEBODY_FIELDS), gt, score_keys)
+    monkeypatch.setattr(oks_eval, "_stack", None)
+    python = oks_eval.detection_arrays(results, list(WHOLEBODY_FIELDS), gt, score_keys)
+    for name in ("image", "category", "x", "y", "positive", "area"):
+        np.testing.assert_array_equal(getattr(python, name), getattr(compiled, name), err_msg=name)
+    assert python.scores.keys() == compiled.scores.keys() == {"score", "foot_score", "face_score",
+                                                              "lefthand_score", "wholebody_score"}
+    for key, values in compiled.scores.items():
+        np.testing.assert_array_equal(python.scores[key], values, err_msg=key)
+    assert compiled.scores["foot_score"][1] == compiled.scores["score"][1]  # absent: its score
+    assert compiled.positive[2, 23:91:2].all() and not compiled.positive[2, 24:91:2].any()
+    with pytest.raises(ValueError) as python_error:
+        oks_eval.detection_arrays(bad, list(WHOLEBODY_FIELDS), gt, score_keys)
+    assert str(python_error.value) == str(compiled_error.value) == (
+        "entry 4: field 'lefthand_kpts' holds a non-number, None")
+
+
 @pytest.mark.parametrize("seed", range(2))
-def test_numpy_backend_matches_toolkit_on_wholebody_special_cases(tmp_path, seed):
+def test_numpy_backend_matches_toolkit_on_wholebody_special_cases(tmp_path, seed, conversion):
     """As above for the six whole-body passes, with part scores on half of the detections."""
     ground_truth, results = coco_eval.self_check_case(seed, WHOLEBODY_FIELDS, part_scores=True)
     assert "foot_score" in results[0] and "foot_score" not in results[1]
@@ -498,6 +544,36 @@ def test_bad_results_files_raise_naming_the_file(coco_fixtures, tmp_path):
         evaluate(gt_file, [], "crowdpose")
     with pytest.raises(ValueError, match="broken.json"):
         evaluate(broken, [], "coco")  # malformed ground truth is named too
+
+
+@pytest.mark.parametrize("backend", ["numpy", "auto"])
+def test_malformed_results_lists_raise_naming_the_entry(coco_fixtures, backend, conversion):
+    """The numpy backend checks a results list by converting it; what it cannot read is an
+    error that names the entry (never a fallback, never a silent skip)."""
+    gt_file = coco_fixtures / "test_coco_wholebody.json"
+    image_ids, keypoints, _, _, _ = gt_arrays(gt_file, list(WHOLEBODY_FIELDS))
+    n = len(image_ids)
+    good = build_results(image_ids, keypoints, np.ones((n, 133)), np.ones(n), "coco_wholebody")
+    assert evaluate(gt_file, good, "coco_wholebody", backend=backend)["whole_body/AP"] == 1.0
+
+    def broken(index: int, **changes) -> list[dict]:
+        results = [dict(entry) for entry in good]
+        results[index].update(changes)
+        return results
+
+    cases = [
+        (broken(2, face_kpts=[0.0] * 203), r"results: entry 2 field 'face_kpts' must be a list of 204"),
+        (broken(1, foot_kpts=[0.0] * 17 + ["1.5"]), r"results: entry 1: field 'foot_kpts' holds a non-number, '1.5'"),
+        (broken(3, lefthand_kpts=None), r"results: entry 3 field 'lefthand_kpts' must be a list"),
+        (broken(0, image_id=123456), r"results: 1 image id\(s\) are not in the ground truth"),
+        ([dict(entry) for entry in good] + [[1, 2]], rf"results: entry {n} is not an object"),
+    ]
+    for results, message in cases:
+        with pytest.raises(ValueError, match=message):
+            evaluate(gt_file, results, "coco_wholebody", backend=backend)
+    del cases[0][0][2]["score"]
+    with pytest.raises(ValueError, match=r"results: entry 2 misses field\(s\) \['score'\]"):
+        evaluate(gt_file, cases[0][0], "coco_wholebody", backend=backend)
 
 
 def _score_command() -> list[str]:

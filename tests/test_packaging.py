@@ -1,7 +1,8 @@
-"""The package carries its configs and graphs: a wheel works from any directory."""
+"""The package carries its configs, graphs and compiled conversion loop: a wheel works from any directory."""
 
 from __future__ import annotations
 
+import importlib.machinery
 import json
 import os
 import subprocess
@@ -29,6 +30,9 @@ def test_wheel_ships_configs_and_graphs(wheel: Path) -> None:
                      "cigpose/conf/experiment/cigpose-m_coco-wholebody_256x192.yaml",
                      "cigpose/metadata/graphs/coco_wholebody.yaml"):
         assert required in names
+    compiled = [n for n in names if n.startswith("cigpose/evaluation/_stack.")
+                and n.endswith(tuple(importlib.machinery.EXTENSION_SUFFIXES))]
+    assert len(compiled) == 1, "the evaluator's conversion loop (_stack.c) is built into the wheel"
 
 
 def test_installed_wheel_finds_its_configs_from_another_directory(wheel: Path, tmp_path: Path) -> None:

@@ -16,8 +16,9 @@ call it:
   at most 20 detections, AP_easy/medium/hard over images with ``crowdIndex`` < 0.2, < 0.8, ≥ 0.8.
 
 Two backends give these numbers (``backend=`` or the ``CIGPOSE_EVAL_BACKEND`` variable):
-``numpy`` (``cigpose.evaluation.oks_eval``, vectorised: 23× / 19× faster on 50k / 200k
-whole-body results on 2 cores, BENCHMARKS.md) and ``xtcocotools`` (the toolkit itself).
+``numpy`` (``cigpose.evaluation.oks_eval``, vectorised, with a compiled conversion loop: 48× /
+58× faster on 50k / 200k whole-body results on 2 cores, BENCHMARKS.md) and ``xtcocotools`` (the
+toolkit itself).
 ``auto`` (default) uses numpy after a once-per-process self-check against xtcocotools on a
 small built-in case, and falls back to xtcocotools (with a warning) if that check or a numpy
 evaluation fails. The backend used is logged once.
@@ -31,6 +32,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import io
+import itertools
 import logging
 import os
 import warnings
@@ -46,6 +48,7 @@ from xtcocotools.coco import COCO
 from xtcocotools.cocoeval import COCOeval
 
 from cigpose.evaluation import oks_eval
+from cigpose.evaluation.oks_eval import UnreadableEntries
 from cigpose.evaluation.results import (
     WHOLEBODY_FIELDS,
     check_results,
@@ -206,15 +209,25 @@ def evaluate(
     """
     names = metric_names(dataset)
     requested = _resolve_backend(backend)
-    ground_truth, results, sigmas = _checked_inputs(gt_file, results, dataset, sigmas, verbose)
+    ground_truth, gt_source = _loaded_ground_truth(gt_file, dataset, verbose)
+    if isinstance(results, (str, Path)):
+        results, source = read_results(results, dataset), str(results)
+    else:
+        source = "results"
+    sigmas = dataset_sigmas(dataset) if sigmas is None else np.asarray(sigmas, dtype=np.float64)
     chosen = requested
     if requested == "auto":
         chosen = "numpy" if numpy_backend_verified(dataset) else "xtcocotools"
     if chosen == "numpy":
-        try:
-            stats = evaluate_numpy(_ground_truth_arrays(ground_truth, dataset), results, dataset,
-                                   sigmas)
+        arrays = None
+        try:  # converting the results checks them: only a failure needs the entry-wise check
+            arrays = _ground_truth_arrays(ground_truth, dataset)
+            stats = evaluate_numpy(arrays, results, dataset, sigmas)
+        except UnreadableEntries as err:  # malformed input: no backend would score it
+            _check_results(results, ground_truth, dataset, source, gt_source)  # its own message
+            raise ValueError(f"{gt_source if arrays is None else source}: {err}") from err
         except Exception as err:  # noqa: BLE001 - any failure: the toolkit still answers
+            _check_results(results, ground_truth, dataset, source, gt_source)  # the input's fault?
             if requested == "numpy":
                 raise
             _log.warning("numpy keypoint evaluation failed (%s: %s); using xtcocotools",
@@ -223,36 +236,33 @@ def evaluate(
             if verbose:
                 _print_summary(stats)
             return stats
+    _check_results(results, ground_truth, dataset, source, gt_source)
     stats = _evaluate_xtcocotools(ground_truth, results, dataset, sigmas, verbose)
     return dict(zip(names, stats, strict=True))
 
 
-def _checked_inputs(
-    gt_file: str | Path | COCO,
-    results: list[dict] | str | Path,
-    dataset: str,
-    sigmas: np.ndarray | None,
-    verbose: bool,
-) -> tuple[COCO, list[dict], np.ndarray]:
-    """Loaded and checked ground truth, results list and (K,) sigmas (see ``evaluate``)."""
+def _loaded_ground_truth(gt_file: str | Path | COCO, dataset: str,
+                         verbose: bool) -> tuple[COCO, str]:
+    """The loaded, checked ground truth and the name to give it in errors."""
     if isinstance(gt_file, COCO):
         ground_truth, gt_source = gt_file, "ground truth"
     else:
         ground_truth, gt_source = load_ground_truth(gt_file, verbose), str(gt_file)
     _check_ground_truth(ground_truth, dataset, gt_source)
-    if isinstance(results, (str, Path)):
-        results, source = read_results(results, dataset), str(results)
-    else:
-        source = "results"
-        check_results(results, dataset, source)
+    return ground_truth, gt_source
+
+
+def _check_results(results: object, ground_truth: COCO, dataset: str, source: str,
+                   gt_source: str) -> None:
+    """ValueError naming ``source`` and the entry unless ``results`` is a valid results list
+    of ``dataset`` whose image ids are all in ``ground_truth``."""
+    check_results(results, dataset, source)
     unknown = {entry["image_id"] for entry in results} - set(ground_truth.getImgIds())
     if unknown:
         raise ValueError(
             f"{source}: {len(unknown)} image id(s) are not in the ground truth {gt_source}, "
             f"e.g. {sorted(unknown)[:5]}"
         )
-    sigmas = dataset_sigmas(dataset) if sigmas is None else np.asarray(sigmas, dtype=np.float64)
-    return ground_truth, results, sigmas
 
 
 def _resolve_backend(backend: str | None) -> str:
@@ -368,62 +378,54 @@ def match_wholebody(
     threads: int = 1, finish: Callable[[oks_eval.Matched], Any] | None = None,
 ) -> WholebodyMatch:
     """The six COCO-WholeBody passes (body, foot, face, lefthand, righthand, whole_body) of the
-    numpy backend on a checked results list.
+    numpy backend on a results list (``UnreadableEntries`` if it cannot be read).
 
-    One pair list serves all six; the whole body's terms are the sums of its parts'. With
-    ``threads`` > 1 the work is pipelined: each result field (``keypoints``, ``foot_kpts``,
-    ...) holds one part, and that part's OKS terms, matching and ``finish`` (e.g.
-    ``oks_eval.keypoint_stats``; default: keep the ``Matched``) run on a worker thread as soon
-    as its field is converted, while this thread converts the next (the conversion holds the
-    GIL, the array work mostly does not). The results do not depend on ``threads``.
+    The results are converted once (all fields), one pair list serves all six parts, the five
+    parts' OKS terms come from one pass over the pairs (the whole body's are their sums), then
+    each part is matched and ``finish``-ed (e.g. ``oks_eval.keypoint_stats``; default: keep the
+    ``Matched``). With ``threads`` > 1 the terms are split over the threads by pairs and the
+    six parts run as tasks on them (the array work mostly releases the GIL). The results do
+    not depend on ``threads``.
     """
     parts = _wholebody_parts()
-    names = [name for name in parts if name != "whole_body"]  # the fields' order
-    fields = list(result_fields("coco_wholebody").items())
+    names = [name for name in parts if name != "whole_body"]  # side by side, in field order
     finish = finish or (lambda matched: matched)
-    pairs: oks_eval.Pairs | None = None  # set once image and category are known (first field)
+    detections = oks_eval.detection_arrays(results, list(result_fields("coco_wholebody").items()),
+                                           ground_truth, list(_WHOLEBODY_SCORE_KEYS.values()))
+    pairs = oks_eval.all_pairs(ground_truth, detections)
+    side_by_side = [parts[name] for name in names]
+    terms_list = oks_eval.empty_terms(side_by_side, len(pairs.row))
+    bounds = np.linspace(0, len(pairs.row), threads + 1).astype(int).tolist()
 
-    def part_terms(dt: oks_eval.Detections, name: str) -> oks_eval.OksTerms:
-        part = parts[name]
-        return oks_eval.oks_terms(ground_truth, dt, pairs, part, sigmas[part.start : part.stop],
-                                  use_area=True)
+    def fill_terms(lo: int, hi: int) -> None:
+        oks_eval.oks_terms(ground_truth, detections, pairs, side_by_side, sigmas, use_area=True,
+                           span=slice(lo, hi), out=terms_list)
 
-    def whole_body_terms() -> oks_eval.OksTerms:
-        return sum((terms[name].result() for name in names), start=oks_eval.OksTerms(0.0, 0, 0.0, 0))
+    def part_result(name: str) -> Any:
+        return finish(oks_eval.match_part(ground_truth, detections, parts[name], sigmas,
+                                          use_area=True, pairs=pairs, terms=terms[name]))
 
-    def part_result(dt: oks_eval.Detections, name: str) -> Any:
-        part = parts[name]
-        return finish(oks_eval.match_part(ground_truth, dt, part, sigmas[part.start : part.stop],
-                                          use_area=True, pairs=pairs, terms=terms[name].result()))
-
-    # Each task waits only on tasks submitted before it, which a FIFO pool has already started.
-    terms: dict[str, Future] = {}
-    results_of: dict[str, Future] = {}
     with ThreadPoolExecutor(threads) if threads > 1 else _Inline() as pool:
-        def field_done(dt: oks_eval.Detections, index: int) -> None:
-            nonlocal pairs
-            if pairs is None:
-                pairs = oks_eval.all_pairs(ground_truth, dt)
-            name = names[index]
-            terms[name] = pool.submit(part_terms, dt, name)
-            results_of[name] = pool.submit(part_result, dt, name)
-
-        detections = oks_eval.detection_arrays(results, fields, ground_truth,
-                                               list(_WHOLEBODY_SCORE_KEYS.values()), field_done)
-        terms["whole_body"] = pool.submit(whole_body_terms)
-        results_of["whole_body"] = pool.submit(part_result, detections, "whole_body")
-        done = {name: results_of[name].result() for name in parts}
-    return WholebodyMatch(detections, pairs, {name: f.result() for name, f in terms.items()}, done)
+        for future in [pool.submit(fill_terms, lo, hi) for lo, hi in itertools.pairwise(bounds)]:
+            future.result()
+        terms = dict(zip(names, terms_list, strict=True))
+        terms["whole_body"] = sum(terms_list[1:], start=terms_list[0])
+        # the largest passes first, so that no thread is left alone with one at the end
+        order = sorted(parts, key=lambda name: -(parts[name].stop - parts[name].start))
+        futures = {name: pool.submit(part_result, name) for name in order}
+        done = {name: futures[name].result() for name in parts}
+    return WholebodyMatch(detections, pairs, terms, done)
 
 
 def evaluate_numpy(
     ground_truth: oks_eval.GroundTruth, results: list[dict], dataset: str, sigmas: np.ndarray
 ) -> dict[str, float]:
-    """``metric_names(dataset)`` -> value with the vectorised backend (checked inputs).
+    """``metric_names(dataset)`` -> value with the vectorised backend.
 
     Args:
         ground_truth: arrays of the annotation file (``oks_eval.ground_truth_arrays``).
-        results: checked results list whose image ids are all in the ground truth.
+        results: results list, checked by converting it (``UnreadableEntries``, a ValueError,
+            on a missing field, a wrong length, a non-number or an image not in the ground truth).
         dataset: ``coco_wholebody``, ``coco`` or ``crowdpose``.
         sigmas: (K,) OKS sigmas of the dataset's full keypoint layout.
     """

@@ -30,11 +30,18 @@ from __future__ import annotations
 import contextlib
 import gc
 import itertools
+import struct
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
+from itertools import repeat
 from operator import itemgetter, methodcaller
 
 import numpy as np
+
+try:  # the conversion loop, compiled at install (optional: a Python loop gives the same arrays)
+    from cigpose.evaluation import _stack
+except ImportError:  # pragma: no cover - depends on the installation
+    _stack = None
 
 # The toolkit's keypoint parameters (xtcocotools ``Params.setKpParams``), built the same way.
 IOU_THRESHOLDS = np.linspace(0.5, 0.95, int(np.round((0.95 - 0.5) / 0.05)) + 1, endpoint=True)
@@ -44,6 +51,10 @@ AREA_RANGES = np.array([[0**2, 1e5**2], [32**2, 96**2], [96**2, 1e5**2]])  # all
 CROWD_SPLIT = (0.2, 0.8)  # crowdIndex thresholds of AP easy / medium / hard
 _PAIR_CHUNK = 1 << 16  # (pair, keypoint) elements per OKS chunk: cache-sized temporaries
 _STACK_CHUNK = 2048  # entries converted at a time (a few MB of float64)
+
+
+class UnreadableEntries(ValueError):
+    """A results list or annotation file entry that cannot be read as keypoints (names it)."""
 
 
 @dataclass(frozen=True)
@@ -87,7 +98,7 @@ class GroundTruth:
 class Detections:
     """A results list as arrays (N detections)."""
 
-    image: np.ndarray  # (N,) index into GroundTruth.image_ids, -1 if not a GT image (skipped)
+    image: np.ndarray  # (N,) index into GroundTruth.image_ids
     category: np.ndarray  # (N,) index into GroundTruth.category_ids, -1 if not a GT category
     x: np.ndarray  # (N, K) keypoint x
     y: np.ndarray  # (N, K) keypoint y
@@ -127,39 +138,78 @@ def _empty_stack(count: int, fields: Sequence[tuple[str, int]]) -> tuple[np.ndar
     return np.empty((count, total)), np.empty((count, total)), np.empty((count, total), bool)
 
 
-def _fill_stack(entries: Sequence[dict], fields: Sequence[tuple[str, int]], x: np.ndarray, y: np.ndarray,
-                positive: np.ndarray, on_field: Callable[[int, slice], None] | None = None) -> None:
-    """Fill (N, K) ``x``, ``y`` and third value > 0 from ``fields``, one field after another;
-    ``on_field(i, columns)`` runs as soon as field ``i`` is in."""
+def _fill_stack(entries: Sequence[dict], fields: Sequence[tuple[str, int]], x: np.ndarray,
+                y: np.ndarray, positive: np.ndarray) -> None:
+    """Fill (N, K) ``x``, ``y`` and third value > 0 from each entry's flat ``[x, y, v] * k``
+    lists ``fields`` (their keypoints side by side, in ``fields`` order); ``UnreadableEntries``
+    (a ValueError) naming the first entry with a missing field, a list of the wrong length or
+    a value that is not a number.
+
+    The compiled loop (``_stack.c``) reads the floats in place, ~8x faster than Python can
+    (the conversion is most of a large evaluation, and it holds the GIL); without it, a Python
+    loop gives the same arrays: entry by entry, all fields at once (the floats of one entry lie
+    together in memory, so this streams where field by field strides: 2x), ``struct`` packing
+    each entry's values (1.5x faster than ``np.fromiter``), ``_STACK_CHUNK`` entries at a time
+    into a cache-sized buffer.
+    """
+    try:
+        if _stack is not None and isinstance(entries, list):
+            _stack.fill_stack(entries, tuple(name for name, _ in fields),
+                              tuple(count for _, count in fields), x, y, positive)
+        else:
+            _fill_stack_python(entries, fields, x, y, positive)
+    except (struct.error, TypeError, KeyError, ValueError) as err:
+        raise UnreadableEntries(_first_unreadable(entries, fields)) from err
+
+
+def _fill_stack_python(entries: Sequence[dict], fields: Sequence[tuple[str, int]],
+                       x: np.ndarray, y: np.ndarray, positive: np.ndarray) -> None:
+    """``_fill_stack`` without the compiled loop."""
+    names = [name for name, _ in fields]
+    row = struct.Struct(f"{x.shape[1] * 3}d")
+    lists = itemgetter(*names)
+    together = len(names) > 1  # itemgetter of one name gives the list itself
     with _gc_paused():
-        for index, (name, span) in enumerate(_field_spans(fields)):
-            _fill_field(entries, name, x[:, span], y[:, span], positive[:, span])
-            if on_field is not None:
-                on_field(index, span)
+        for lo in range(0, len(entries), _STACK_CHUNK):
+            chunk = entries[lo : lo + _STACK_CHUNK]
+            buffer = bytearray(len(chunk) * row.size)
+            _pack_rows(row.pack_into, buffer, row.size, map(lists, chunk), together)
+            triples, rows = np.frombuffer(buffer).reshape(len(chunk), -1, 3), slice(lo, lo + len(chunk))
+            x[rows], y[rows] = triples[..., 0], triples[..., 1]
+            np.greater(triples[..., 2], 0, out=positive[rows])
 
 
-def _field_spans(fields: Sequence[tuple[str, int]]) -> Iterator[tuple[str, slice]]:
-    """Each field's name and its keypoint columns in the stacked layout."""
-    start = 0
-    for name, count in fields:
-        yield name, slice(start, start + count)
-        start += count
+def _pack_rows(pack: Callable, buffer: bytearray, step: int, values: Iterator, together: bool) -> None:
+    """``pack`` each entry's values (a list, or with ``together`` a tuple of lists) into
+    consecutive ``step``-byte rows of ``buffer``."""
+    offset = 0
+    if together:
+        joined = itertools.chain.from_iterable
+        for lists in values:
+            pack(buffer, offset, *joined(lists))
+            offset += step
+    else:
+        for flat in values:
+            pack(buffer, offset, *flat)
+            offset += step
 
 
-def _fill_field(entries: Sequence[dict], name: str, x: np.ndarray, y: np.ndarray,
-                positive: np.ndarray) -> None:
-    """Fill (N, k) ``x``, ``y``, ``positive`` from each entry's flat ``[x, y, v] * k`` list
-    ``name``: one C-level pass per ``_STACK_CHUNK`` entries into a cache-sized buffer (a single
-    (N, k, 3) array costs page faults and twice the memory traffic). The GIL is free between
-    chunks, so threads evaluating fields already converted keep running."""
-    size, getter = x.shape[1] * 3, itemgetter(name)
-    for lo in range(0, len(entries), _STACK_CHUNK):
-        chunk = entries[lo : lo + _STACK_CHUNK]
-        flat = np.fromiter(itertools.chain.from_iterable(map(getter, chunk)), dtype=np.float64,
-                           count=len(chunk) * size)
-        triples, rows = flat.reshape(len(chunk), -1, 3), slice(lo, lo + len(chunk))
-        x[rows], y[rows] = triples[..., 0], triples[..., 1]
-        np.greater(triples[..., 2], 0, out=positive[rows])
+def _first_unreadable(entries: Sequence[dict], fields: Sequence[tuple[str, int]]) -> str:
+    """What is wrong with the first entry whose ``fields`` cannot be read."""
+    for index, entry in enumerate(entries):
+        if not isinstance(entry, dict):
+            return f"entry {index} is not an object"
+        for name, count in fields:
+            values = entry.get(name)
+            if not isinstance(values, (list, tuple)) or len(values) != 3 * count:
+                return (f"entry {index}: field {name!r} must be a list of {3 * count} numbers "
+                        f"([x, y, score] * {count})")
+            for value in values:
+                try:
+                    struct.pack("d", value)
+                except (struct.error, TypeError):
+                    return f"entry {index}: field {name!r} holds a non-number, {value!r}"
+    return f"keypoint fields {[name for name, _ in fields]} unreadable"
 
 
 def ground_truth_arrays(dataset: dict, fields: Sequence[tuple[str, int]]) -> GroundTruth:
@@ -194,44 +244,59 @@ def detection_arrays(
     fields: Sequence[tuple[str, int]],
     ground_truth: GroundTruth,
     score_keys: Sequence[str] = (),
-    on_field: Callable[[Detections, int], None] | None = None,
 ) -> Detections:
-    """Arrays of a results list (image ids must be in the ground truth; checked by the caller).
+    """Arrays of a results list, checked by converting it: ``UnreadableEntries`` (a ValueError)
+    on a missing field, a keypoint list of the wrong length, a value that is not a number, or
+    an image id that is not in the ground truth.
 
     ``score_keys``: part score fields to read where an entry has them (else its ``score``).
-    ``on_field(detections, i)`` is called as soon as field ``i``'s keypoints are converted
-    (the area and every score already are), so that work on it can start while the next
-    fields are converted.
     """
     count = len(results)
-    scores = {"score": np.fromiter(map(itemgetter("score"), results), np.float64, count)}
-    for key in score_keys:
-        if any(map(methodcaller("__contains__", key), results)):
-            scores[key] = np.fromiter((e.get(key, e["score"]) for e in results), np.float64,
-                                      count)
+    scores = {"score": _scores(results, "score")}
+    for key in set(score_keys) - {"score"}:
+        part_scores = _scores(results, key, scores["score"])
+        if part_scores is not None:
+            scores[key] = part_scores
     image_ids = np.fromiter(map(itemgetter("image_id"), results), np.int64, count)
     category_ids = np.fromiter(map(methodcaller("get", "category_id", 1), results), np.int64,
                                count)
     x, y, positive = _empty_stack(count, fields)
-    detections = Detections(
-        image=_index_of(image_ids, ground_truth.image_ids),
+    _fill_stack(results, fields, x, y, positive)
+    area = _box_areas(results)
+    if area is None:  # no bbox: the extent of the first field's keypoints
+        xs, ys = x[:, : fields[0][1]].copy(), y[:, : fields[0][1]].copy()  # compact: 4x faster
+        area = (xs.max(axis=1) - xs.min(axis=1)) * (ys.max(axis=1) - ys.min(axis=1))
+    image = _index_of(image_ids, ground_truth.image_ids)
+    if (image < 0).any():
+        unknown = np.unique(image_ids[image < 0])
+        raise UnreadableEntries(f"{len(unknown)} image id(s) are not in the ground truth, "
+                                f"e.g. {unknown[:5].tolist()}")
+    return Detections(
+        image=image,
         category=_index_of(category_ids, ground_truth.category_ids),
         x=x,
         y=y,
         positive=positive,
-        area=_box_areas(results),
+        area=area,
         scores=scores,
     )
 
-    def field_done(index: int, span: slice) -> None:
-        if detections.area is None:  # no bbox: the first field's keypoint extent
-            xs, ys = x[:, span], y[:, span]
-            detections.area = (xs.max(axis=1) - xs.min(axis=1)) * (ys.max(axis=1) - ys.min(axis=1))
-        if on_field is not None:
-            on_field(detections, index)
 
-    _fill_stack(results, fields, x, y, positive, field_done)
-    return detections
+def _scores(results: Sequence[dict], key: str, fallback: np.ndarray | None = None) -> np.ndarray | None:
+    """(N,) each entry's number ``key``; with ``fallback`` (N,), its value where an entry lacks
+    ``key``, and None if no entry has it (without: KeyError)."""
+    values = np.empty(len(results))
+    if _stack is not None and isinstance(results, list):
+        present = _stack.fill_number(results, key, values, fallback)
+    elif fallback is None:
+        values[:] = np.fromiter(map(itemgetter(key), results), np.float64, len(results))
+        present = len(results)
+    else:
+        present = sum(map(methodcaller("__contains__", key), results))
+        if present:
+            values[:] = np.fromiter(map(dict.get, results, repeat(key), fallback.tolist()),
+                                    np.float64, len(results))
+    return values if present or fallback is None else None
 
 
 def _box_areas(results: Sequence[dict]) -> np.ndarray | None:
@@ -399,40 +464,71 @@ def all_pairs(gt: GroundTruth, dt: Detections) -> Pairs:
     return Pairs(row=rows[dt_index], person=person, offset=offset)
 
 
-def oks_terms(gt: GroundTruth, dt: Detections, pairs: Pairs, part: Part, sigmas: np.ndarray,
-              use_area: bool) -> OksTerms:
-    """``OksTerms`` of every pair for ``part`` with its (k,) ``sigmas``, in chunks."""
+def oks_terms(gt: GroundTruth, dt: Detections, pairs: Pairs, parts: Sequence[Part],
+              sigmas: np.ndarray, use_area: bool, span: slice = slice(None),
+              out: list[OksTerms] | None = None) -> list[OksTerms]:
+    """``OksTerms`` of every pair for each of ``parts`` in one pass over chunks of pairs.
+
+    ``parts`` lie side by side (each starts where the one before stops; one part is fine);
+    ``sigmas``: (K,) of the full keypoint layout. With ``span`` only those pairs are computed,
+    into ``out`` (from ``empty_terms``), so that threads can share the work.
+    """
+    first, last = parts[0].start, parts[-1].stop
+    if any(a.stop != b.start for a, b in itertools.pairwise(parts)):
+        raise ValueError(f"OKS parts must lie side by side, got {[(p.start, p.stop) for p in parts]}")
     sigmas = np.asarray(sigmas, dtype=np.float64)
-    if len(sigmas) != part.stop - part.start:
-        raise ValueError(f"{part.stop - part.start} keypoints but {len(sigmas)} sigmas")
-    persons = _part_ground_truth(gt, part, use_area)
-    span, variances = slice(part.start, part.stop), (sigmas * 2) ** 2
-    total = len(pairs.row)
-    terms = OksTerms(np.empty(total), np.empty(total, np.int64), np.zeros(total), len(sigmas))
-    step = max(1, _PAIR_CHUNK // len(sigmas))
-    for lo in range(0, total, step):
-        chunk = slice(lo, lo + step)
-        rows = pairs.row[chunk]
-        _chunk_terms(dt.x[rows, span], dt.y[rows, span], persons, pairs.person[chunk],
-                     variances, terms, chunk)
-    return terms
+    if len(sigmas) < last:
+        raise ValueError(f"keypoints up to {last} but {len(sigmas)} sigmas")
+    persons = _part_ground_truth(gt, Part(first, last, crowd_ignore=parts[0].crowd_ignore),
+                                 use_area)
+    unlabelled = [~_part_ground_truth(gt, part, use_area).any_labelled for part in parts]
+    starts = np.array([part.start - first for part in parts])
+    variances = (sigmas[first:last] * 2) ** 2
+    out = empty_terms(parts, len(pairs.row)) if out is None else out
+    lo, hi, _ = span.indices(len(pairs.row))
+    step = max(1, _PAIR_CHUNK // (last - first))
+    for begin in range(lo, hi, step):
+        chunk = slice(begin, min(begin + step, hi))
+        rows, person = pairs.row[chunk], pairs.person[chunk]
+        xd, yd = dt.x[rows, first:last], dt.y[rows, first:last]
+        scale = (persons.scale[person] + np.spacing(1))[:, None]
+        for part, lacking, terms in zip(parts, unlabelled, out, strict=True):
+            boxed = np.flatnonzero(lacking[person])
+            if len(boxed):  # the toolkit measures to the region around the box instead
+                columns = slice(part.start - first, part.stop - first)
+                terms.box_sum[chunk][boxed] = _box_terms(
+                    xd[boxed, columns], yd[boxed, columns], persons.boxes[person[boxed]],
+                    variances[columns], scale[boxed])
+        sums, counts = _labelled_terms(xd, yd, persons, person, variances, scale, starts)
+        for index, terms in enumerate(out):
+            terms.labelled_sum[chunk], terms.count[chunk] = sums[:, index], counts[:, index]
+    return out
 
 
-def _chunk_terms(xd: np.ndarray, yd: np.ndarray, gt: _PartGT, person: np.ndarray,
-                 variances: np.ndarray, terms: OksTerms, chunk: slice) -> None:
-    """Fill ``terms[chunk]`` for detection keypoints ``xd``, ``yd`` (P, k) (overwritten) and
-    persons ``person`` (P,), with the toolkit's float operations."""
-    scale = (gt.scale[person] + np.spacing(1))[:, None]
-    unlabelled = np.flatnonzero(~gt.any_labelled[person])
-    if len(unlabelled):  # toolkit: distance to the region (x0, y0)-(x1, y1) instead
-        box = gt.boxes[person[unlabelled]]
-        x0, x1 = (box[:, 0] - box[:, 2])[:, None], (box[:, 0] + box[:, 2] * 2)[:, None]
-        y0, y1 = (box[:, 1] - box[:, 3])[:, None], (box[:, 1] + box[:, 3] * 2)[:, None]
-        xs, ys = xd[unlabelled], yd[unlabelled]
-        dx = np.maximum(0, x0 - xs) + np.maximum(0, xs - x1)
-        dy = np.maximum(0, y0 - ys) + np.maximum(0, ys - y1)
-        e = (dx**2 + dy**2) / variances / scale[unlabelled] / 2
-        terms.box_sum[chunk][unlabelled] = np.exp(-e).sum(axis=1)
+def empty_terms(parts: Sequence[Part], count: int) -> list[OksTerms]:
+    """Uninitialised ``OksTerms`` of ``count`` pairs for each of ``parts`` (``oks_terms``' out)."""
+    return [OksTerms(np.empty(count), np.empty(count, np.int64), np.zeros(count),
+                     part.stop - part.start) for part in parts]
+
+
+def _box_terms(xd: np.ndarray, yd: np.ndarray, boxes: np.ndarray, variances: np.ndarray,
+               scale: np.ndarray) -> np.ndarray:
+    """(P,) sum over all keypoints of exp(-e), with d measured to the region (x0, y0)-(x1, y1)
+    around each person's (P, 4) box (the toolkit's rule for persons without labelled keypoints)."""
+    x0, x1 = (boxes[:, 0] - boxes[:, 2])[:, None], (boxes[:, 0] + boxes[:, 2] * 2)[:, None]
+    y0, y1 = (boxes[:, 1] - boxes[:, 3])[:, None], (boxes[:, 1] + boxes[:, 3] * 2)[:, None]
+    dx = np.maximum(0, x0 - xd) + np.maximum(0, xd - x1)
+    dy = np.maximum(0, y0 - yd) + np.maximum(0, yd - y1)
+    e = (dx**2 + dy**2) / variances / scale / 2
+    return np.exp(-e).sum(axis=1)
+
+
+def _labelled_terms(xd: np.ndarray, yd: np.ndarray, gt: _PartGT, person: np.ndarray,
+                    variances: np.ndarray, scale: np.ndarray,
+                    starts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(P, n) sums of exp(-e) over each person's labelled keypoints and (P, n) their counts,
+    for the n column groups beginning at ``starts``; detection keypoints ``xd``, ``yd`` (P, k)
+    are overwritten. The toolkit's float operations, element by element."""
     dx = np.subtract(xd, gt.x[person], out=xd)
     dy = np.subtract(yd, gt.y[person], out=yd)
     np.multiply(dx, dx, out=dx)
@@ -445,8 +541,8 @@ def _chunk_terms(xd: np.ndarray, yd: np.ndarray, gt: _PartGT, person: np.ndarray
     np.exp(dx, out=dx)
     counted = gt.labelled[person]
     np.copyto(dx, 0.0, where=~counted)
-    terms.labelled_sum[chunk] = dx.sum(axis=1)
-    terms.count[chunk] = counted.sum(axis=1)
+    return (np.add.reduceat(dx, starts, axis=1),
+            np.add.reduceat(counted, starts, axis=1, dtype=np.int64))
 
 
 def _unit_ranges(sorted_units: np.ndarray, num_units: int) -> tuple[np.ndarray, np.ndarray]:
@@ -454,6 +550,17 @@ def _unit_ranges(sorted_units: np.ndarray, num_units: int) -> tuple[np.ndarray, 
     start = np.searchsorted(sorted_units, np.arange(num_units), side="left")
     stop = np.searchsorted(sorted_units, np.arange(num_units), side="right")
     return start, stop - start
+
+
+# The greedy matching tracks the A x T (area range, OKS threshold) slots of a unit as the bits of
+# one integer, bit a * T + t: 30 slots, one uint32 per unit instead of 30 bools.
+_SLOTS = len(AREA_RANGES) * len(IOU_THRESHOLDS)
+_ALL_SLOTS = np.uint32((1 << _SLOTS) - 1)
+_AREA_SLOTS = np.array([((1 << len(IOU_THRESHOLDS)) - 1) << (len(IOU_THRESHOLDS) * a)
+                        for a in range(len(AREA_RANGES))], dtype=np.uint32)  # (A,)
+# _PASSED[c]: the slots of the c lowest thresholds in every area range (an OKS passing c of them)
+_PASSED = np.array([sum(((1 << c) - 1) << (len(IOU_THRESHOLDS) * a) for a in range(len(AREA_RANGES)))
+                    for c in range(len(IOU_THRESHOLDS) + 1)], dtype=np.uint32)
 
 
 def _greedy(table: np.ndarray, ignore: np.ndarray, crowd: np.ndarray, valid: np.ndarray,
@@ -467,35 +574,41 @@ def _greedy(table: np.ndarray, ignore: np.ndarray, crowd: np.ndarray, valid: np.
 
     Returns (D, U, A, T) bool: matched, and matched to an ignored person. A detection takes
     the free person of highest OKS >= threshold (ties: the later person), preferring non-ignored
-    persons; crowd persons stay free.
+    persons; crowd persons stay free. All A x T slots at once, as bits (``_SLOTS``): per
+    detection, the persons are visited from the highest OKS down (ties: the later first) and
+    each takes the slots it is eligible for that no person before it took, in its tier.
     """
     num_g, depth, num_u = table.shape
-    shape = (num_u, len(AREA_RANGES), len(IOU_THRESHOLDS))
     thresholds = np.minimum(IOU_THRESHOLDS, 1 - 1e-10)
-    free = np.broadcast_to(valid[:, :, None, None], (num_g, *shape)).copy()
-    matched = np.zeros((depth, *shape), dtype=bool)
+    units = np.arange(num_u)
+    ignored_slots = np.bitwise_or.reduce(np.where(ignore[..., 0], _AREA_SLOTS, np.uint32(0)), axis=-1)
+    free = np.where(valid, _ALL_SLOTS, np.uint32(0))  # (G, U)
+    matched = np.zeros((depth, num_u), np.uint32)
     matched_ignored = np.zeros_like(matched)
-    best = [np.empty(shape, np.int64), np.empty(shape, np.int64)]  # regular, ignored
-    best_value = [np.empty(shape), np.empty(shape)]
+    won = np.zeros((2, num_g, num_u), np.uint32)  # slots each person took, per tier
     for d in range(depth):
-        present = (d < counts)[:, None, None]
-        for tier in range(2):
-            best[tier].fill(-1)
-            best_value[tier].fill(-np.inf)
-        for g in range(num_g):
-            value = table[g, d][:, None, None]
-            eligible = free[g] & (value >= thresholds) & present
-            for tier, members in enumerate((eligible & ~ignore[g], eligible & ignore[g])):
-                better = members & (value >= best_value[tier])
-                np.copyto(best_value[tier], value, where=better)
-                np.copyto(best[tier], g, where=better)
-        regular = best[0] >= 0
-        choice = np.where(regular, best[0], best[1])
-        for g in range(num_g):
-            free[g] &= ~((choice == g) & ~crowd[g][:, None, None])
-        matched[d] = choice >= 0
-        matched_ignored[d] = ~regular & (best[1] >= 0)
-    return matched, matched_ignored
+        value = table[:, d]  # (G, U)
+        order = num_g - 1 - np.argsort(-value[::-1], axis=0, kind="stable")  # OKS down, later first
+        present = np.where(d < counts, _ALL_SLOTS, np.uint32(0))
+        taken = np.zeros((2, num_u), np.uint32)  # regular, ignored tier
+        won.fill(0)
+        for g in order:  # (U,) each unit's person of this rank
+            oks = value[g, units]
+            eligible = free[g, units] & _PASSED[(oks[:, None] >= thresholds).sum(axis=1)] & present
+            ignored = ignored_slots[g, units]
+            won[0, g, units] = eligible & ~ignored & ~taken[0]
+            won[1, g, units] = eligible & ignored & ~taken[1]
+            taken |= won[:, g, units]
+        fallback = taken[1] & ~taken[0]  # slots only an ignored person took
+        free &= ~np.where(crowd, np.uint32(0), won[0] | (won[1] & fallback))
+        matched[d], matched_ignored[d] = taken[0] | taken[1], fallback
+    return _unpack_slots(matched), _unpack_slots(matched_ignored)
+
+
+def _unpack_slots(slots: np.ndarray) -> np.ndarray:
+    """(..., A, T) bool of (...) slot bits."""
+    bits = (slots[..., None] >> np.arange(_SLOTS, dtype=np.uint32)) & np.uint32(1)
+    return bits.astype(bool).reshape(*slots.shape, len(AREA_RANGES), len(IOU_THRESHOLDS))
 
 
 def _match(gt: _PartGT, dt: _PartDT, pairs: Pairs, pair_oks: np.ndarray,
@@ -557,13 +670,17 @@ def _precision_recall(
     fp_sum = (~(matched | dt_ignore)).astype(np.int64)
     np.cumsum(tp_sum, axis=1, out=tp_sum)
     np.cumsum(fp_sum, axis=1, out=fp_sum)
-    recall_curve = tp_sum / regular_gt
-    precision_curve = tp_sum / (fp_sum + tp_sum + np.spacing(1))
+    # precision tp / (fp + tp + eps), the toolkit's operations, without (T, D) temporaries
+    precision_curve = np.add(fp_sum, tp_sum, out=fp_sum).astype(np.float64)
+    precision_curve += np.spacing(1)
+    np.divide(tp_sum, precision_curve, out=precision_curve)
+    # recall tp / n_gt reaches recall threshold r at the first count k with k / n_gt >= r
+    needed = np.searchsorted(np.arange(regular_gt + 1) / regular_gt, RECALL_THRESHOLDS, side="left")
     for t in range(len(IOU_THRESHOLDS)):
-        inds = np.searchsorted(recall_curve[t], RECALL_THRESHOLDS, side="left")
+        inds = np.searchsorted(tp_sum[t], needed, side="left")
         inside = inds < count
         precision[t, inside] = _suffix_max_at(precision_curve[t], inds[inside])
-    return precision, recall_curve[:, -1]
+    return precision, tp_sum[:, -1] / regular_gt
 
 
 def _suffix_max_at(values: np.ndarray, positions: np.ndarray) -> np.ndarray:
@@ -595,11 +712,12 @@ def match_part(gt: GroundTruth, dt: Detections, part: Part, sigmas: np.ndarray,
                terms: OksTerms | None = None) -> Matched:
     """Per-image evaluation of one part (the toolkit's ``evaluate``).
 
-    ``pairs`` (``all_pairs``) and their ``terms`` (``oks_terms``) are computed if not given.
+    ``sigmas``: (K,) of the full keypoint layout. ``pairs`` (``all_pairs``) and their
+    ``terms`` (``oks_terms``) are computed if not given.
     """
     num_images, num_categories = len(gt.image_ids), len(gt.category_ids)
     pairs = all_pairs(gt, dt) if pairs is None else pairs
-    terms = oks_terms(gt, dt, pairs, part, sigmas, use_area) if terms is None else terms
+    terms = oks_terms(gt, dt, pairs, [part], sigmas, use_area)[0] if terms is None else terms
     part_gt = _part_ground_truth(gt, part, use_area)
     part_dt = _part_detections(dt, num_images, part)
     matched, matched_ignored = _match(part_gt, part_dt, pairs, terms.oks(),
