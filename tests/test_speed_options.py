@@ -146,7 +146,44 @@ def test_bf16_autocast_matches_fp32_eager_loss(net: CIGPose, batch: dict) -> Non
     out, loss, grads = step(lit(net), batch, bf16=True)
     assert out.simcc_x.dtype == torch.bfloat16
     assert abs(float(loss) - float(ref_loss)) <= 5e-2 * float(ref_loss)
-    assert all(torch.isfinite(g).all() for g in grads.values())
+    # oneDNN's bf16 weight gradient of the 7x7 keypoint conv is now and then NaN on this tiny
+    # feature map (2x2; about 1 run in 10 on a 2-core AMD EPYC, torch 2.14): only there, and
+    # PoseLitModule drops such a step (test_nonfinite_gradients_skip_the_step)
+    broken = {name for name, g in grads.items() if not torch.isfinite(g).all()}
+    assert broken <= {"head.tokens.keypoint_conv.weight"}, broken
+
+
+def test_nonfinite_gradients_skip_the_step(net: CIGPose, batch: dict) -> None:
+    """Gradients with a NaN after a finite loss: every gradient is dropped (no weight, no AdamW
+    moment moves), the fault is counted, and repeated faults stop the run."""
+    module = lit(net)
+    module.max_nonfinite_steps = 2
+    optimizer = torch.optim.AdamW(module.net.parameters(), lr=1e-3)
+    step(module, batch)
+    kept = [p.grad for p in module.net.parameters()]
+    module.on_before_optimizer_step(optimizer)  # finite: kept
+    assert all(g is p.grad for g, p in zip(kept, module.net.parameters(), strict=True))
+    assert sum(g is not None for g in kept) > 100
+    assert (module.nonfinite_steps, module.consecutive_nonfinite) == (0, 0)
+    before = {name: p.detach().clone() for name, p in module.net.named_parameters()}
+    step(module, batch)
+    module.net.head.tokens.keypoint_conv.weight.grad[0, 0, 0, 0] = float("nan")
+    module.on_before_optimizer_step(optimizer)
+    assert all(p.grad is None for p in module.net.parameters())
+    optimizer.step()
+    assert all(torch.equal(before[name], p) for name, p in module.net.named_parameters())
+    assert (module.nonfinite_steps, module.consecutive_nonfinite) == (1, 1)
+    step(module, batch)
+    module.on_before_optimizer_step(optimizer)  # a good step ends the run of faults
+    assert module.consecutive_nonfinite == 0
+    for _ in range(2):
+        step(module, batch)
+        next(module.net.parameters()).grad.fill_(float("inf"))
+        if module.consecutive_nonfinite == 1:
+            with pytest.raises(FloatingPointError, match="NaN/Inf for 2 consecutive steps"):
+                module.on_before_optimizer_step(optimizer)
+        else:
+            module.on_before_optimizer_step(optimizer)
 
 
 def test_eager_gradients_match_channels_last(net: CIGPose, batch: dict) -> None:

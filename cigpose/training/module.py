@@ -202,28 +202,51 @@ class PoseLitModule(L.LightningModule):
         return losses, acc, out.intervened if self.net.head.cim is not None else None
 
     def _loss_is_finite(self, loss: torch.Tensor) -> bool:
-        """All ranks agree; after ``max_nonfinite_steps`` faults in a row the run stops (the last
-        good checkpoint stays as it is)."""
+        """All ranks agree; a non-finite loss skips the step (``_skipped``)."""
         finite = torch.isfinite(loss.detach()).float()
         if self.trainer.world_size > 1:
             finite = self.trainer.strategy.reduce(finite, reduce_op="min")
         if bool(finite > 0):
-            self.consecutive_nonfinite = 0
             return True
+        self._skipped("loss")
+        return False
+
+    def on_before_optimizer_step(self, optimizer: torch.optim.Optimizer) -> None:
+        """Non-finite gradients after a finite loss skip the step too: every gradient is dropped,
+        so no parameter (and no AdamW moment) moves; clipping would otherwise spread the NaN to
+        every weight. Seen for real on a 2-core AMD EPYC under bf16 autocast: oneDNN's weight
+        gradient of the 7×7 keypoint conv is now and then NaN on a tiny feature map (1 step in
+        10 of tests/test_speed_options.py's CIGPose-t at 64×64). Gradients are reduced across
+        ranks before this hook, so all ranks decide alike (gradients so large that their norm
+        overflows count as non-finite). A step with finite gradients ends a run of faults."""
+        grads = [p.grad for p in self.net.parameters() if p.grad is not None]
+        if not grads:  # Lightning calls this hook after a skipped training_step too
+            return
+        norms = torch.stack([torch.linalg.vector_norm(g.detach()) for g in grads])
+        if bool(torch.isfinite(norms).all()):
+            self.consecutive_nonfinite = 0
+            return
+        for param in self.net.parameters():
+            param.grad = None
+        self._skipped("gradient")
+
+    def _skipped(self, what: str) -> None:
+        """Count, log and warn about a skipped step; after ``max_nonfinite_steps`` in a row the
+        run stops (the last good checkpoint stays as it is)."""
         self.nonfinite_steps += 1
         self.consecutive_nonfinite += 1
         log.warning(
-            "non-finite loss at global step %d: step skipped (%d so far, %d in a row)",
-            self.global_step, self.nonfinite_steps, self.consecutive_nonfinite,
+            "non-finite %s at global step %d: step skipped (%d so far, %d in a row)",
+            what, self.global_step, self.nonfinite_steps, self.consecutive_nonfinite,
         )
-        self.log("fault/nonfinite_steps", float(self.nonfinite_steps), on_step=True, on_epoch=False)
+        if self._trainer is not None:
+            self.log("fault/nonfinite_steps", float(self.nonfinite_steps), on_step=True, on_epoch=False)
         if self.consecutive_nonfinite >= self.max_nonfinite_steps:
             raise FloatingPointError(
-                f"the loss was NaN/Inf for {self.consecutive_nonfinite} consecutive steps (limit "
-                f"module.max_nonfinite_steps={self.max_nonfinite_steps}); stopping. The last good "
-                "checkpoint is untouched in the run's checkpoints/ folder."
+                f"the loss or its gradients were NaN/Inf for {self.consecutive_nonfinite} consecutive "
+                f"steps (limit module.max_nonfinite_steps={self.max_nonfinite_steps}); stopping. The "
+                "last good checkpoint is untouched in the run's checkpoints/ folder."
             )
-        return False
 
     def on_train_batch_end(self, outputs: Any, batch: Any, batch_idx: int) -> None:
         if self.ema is not None and outputs is not None:
