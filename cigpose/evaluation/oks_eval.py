@@ -31,9 +31,9 @@ import contextlib
 import gc
 import itertools
 import struct
+import threading
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
-from itertools import repeat
 from operator import itemgetter, methodcaller
 
 import numpy as np
@@ -51,6 +51,7 @@ AREA_RANGES = np.array([[0**2, 1e5**2], [32**2, 96**2], [96**2, 1e5**2]])  # all
 CROWD_SPLIT = (0.2, 0.8)  # crowdIndex thresholds of AP easy / medium / hard
 _PAIR_CHUNK = 1 << 16  # (pair, keypoint) elements per OKS chunk: cache-sized temporaries
 _STACK_CHUNK = 2048  # entries converted at a time (a few MB of float64)
+_CACHE_LOCK = threading.Lock()  # the per-part selections cached on GroundTruth / Detections
 
 
 class UnreadableEntries(ValueError):
@@ -294,7 +295,7 @@ def _scores(results: Sequence[dict], key: str, fallback: np.ndarray | None = Non
     else:
         present = sum(map(methodcaller("__contains__", key), results))
         if present:
-            values[:] = np.fromiter(map(dict.get, results, repeat(key), fallback.tolist()),
+            values[:] = np.fromiter(map(dict.get, results, itertools.repeat(key), fallback.tolist()),
                                     np.float64, len(results))
     return values if present or fallback is None else None
 
@@ -342,9 +343,10 @@ class _PartDT:
 def _part_ground_truth(gt: GroundTruth, part: Part, use_area: bool) -> _PartGT:
     """The evaluated persons of ``part`` (cached on ``gt``; see ``_select_part``)."""
     key = (part.start, part.stop, part.crowd_ignore, use_area)
-    if key not in gt.parts:  # threads may race here: both compute the same value
-        gt.parts[key] = _select_part(gt, part, use_area)
-    return gt.parts[key]
+    with _CACHE_LOCK:  # the threads of one evaluation ask for the same parts at once
+        if key not in gt.parts:
+            gt.parts[key] = _select_part(gt, part, use_area)
+        return gt.parts[key]
 
 
 def _select_part(gt: GroundTruth, part: Part, use_area: bool) -> _PartGT:
@@ -377,11 +379,12 @@ def _part_detections(dt: Detections, num_images: int, part: Part) -> _PartDT:
     """Drop detections without a positive keypoint score; keep each unit's 20 best."""
     score_key = part.score_key if part.score_key in dt.scores else "score"
     score = dt.scores[score_key]
-    if score_key not in dt.orders:  # parts sharing a score share the sort (threads may race: same value)
-        keep = np.flatnonzero((dt.category >= 0) & (dt.image >= 0))
-        unit = dt.category[keep] * num_images + dt.image[keep]
-        dt.orders[score_key] = keep[np.lexsort((-score[keep], unit))]  # by unit, best first, ties in order
-    order = dt.orders[score_key]
+    with _CACHE_LOCK:  # parts sharing a score share the sort, computed once
+        if score_key not in dt.orders:
+            keep = np.flatnonzero((dt.category >= 0) & (dt.image >= 0))
+            unit = dt.category[keep] * num_images + dt.image[keep]
+            dt.orders[score_key] = keep[np.lexsort((-score[keep], unit))]  # by unit, best first, ties in order
+        order = dt.orders[score_key]
     order = order[dt.positive[order, part.start : part.stop].any(axis=1)]  # order kept
     unit = dt.category[order] * num_images + dt.image[order]
     starts = np.flatnonzero(np.r_[True, unit[1:] != unit[:-1]])
